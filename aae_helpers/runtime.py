@@ -1,0 +1,18 @@
+"""Fast mode: one switch (AAE_FAST=1) that shrinks data and epochs for tests."""
+
+import os
+
+FAST_ENV = "AAE_FAST"
+FAST_EPOCHS = 2
+FAST_TRAIN_SIZE = 2000
+FAST_TEST_SIZE = 500
+
+
+def fast_mode() -> bool:
+    """True when the environment variable AAE_FAST is set to a true value."""
+    return os.environ.get(FAST_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def epochs_for_run(epochs: int) -> int:
+    """The number of epochs to train: `epochs`, capped at 2 in fast mode."""
+    return min(int(epochs), FAST_EPOCHS) if fast_mode() else int(epochs)

@@ -1,0 +1,23 @@
+"""Keras trainers for the five tutorials, chosen by name."""
+
+from aae_helpers.trainers.adversarial import AdversarialAutoencoder, SupervisedAdversarialAutoencoder
+from aae_helpers.trainers.autoencoder import Autoencoder
+from aae_helpers.trainers.base import Trainer
+from aae_helpers.trainers.semi_supervised import BaselineClassifier, SemiSupervisedAdversarialAutoencoder
+from aae_helpers.trainers.vae import ClassifierVAE
+
+TRAINERS = {
+    "autoencoder": Autoencoder,
+    "aae": AdversarialAutoencoder,
+    "supervised-aae": SupervisedAdversarialAutoencoder,
+    "semi-supervised-aae": SemiSupervisedAdversarialAutoencoder,
+    "baseline-classifier": BaselineClassifier,
+    "vae": ClassifierVAE,
+}
+
+
+def get_trainer_class(name):
+    """The trainer class registered under `name` (see TRAINERS)."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(TRAINERS)}.")
+    return TRAINERS[name]

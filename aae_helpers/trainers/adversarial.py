@@ -1,0 +1,119 @@
+"""Parts 2 and 3: adversarial autoencoders, unsupervised and with the label fed to the decoder."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from aae_helpers.data import NUM_CLASSES
+from aae_helpers.losses import discriminator_loss, generator_loss, reconstruction_loss
+from aae_helpers.models import HIDDEN_UNITS, build_discriminator
+from aae_helpers.priors import get_prior, sample_prior
+from aae_helpers.trainers.autoencoder import Autoencoder
+from aae_helpers.trainers.base import check_codes, check_images, check_labels, in_batches, split_batch
+
+
+@keras.saving.register_keras_serializable(package="aae_helpers")
+class AdversarialAutoencoder(Autoencoder):
+    """An autoencoder whose codes a discriminator pushes towards a prior (Part 2)."""
+
+    phases = ("autoencoder", "discriminator", "generator")
+    tracker_names = ("reconstruction_loss", "discriminator_loss", "generator_loss")
+
+    def __init__(self, latent_dim=2, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
+                 seed=0, **kwargs):
+        get_prior(prior)  # fail early on an unknown name
+        if prior in ("mixture_of_gaussians", "swiss_roll"):
+            sample_prior(prior, 1, latent_dim)  # fail early on a 2-D-only prior
+        super().__init__(latent_dim=latent_dim, hidden_units=hidden_units, seed=seed, **kwargs)
+        self.prior = prior
+        self.prior_std = float(prior_std)
+        self.discriminator = build_discriminator(latent_dim, hidden_units=self.hidden_units)
+
+    def get_config(self):
+        return {**super().get_config(), "prior": self.prior, "prior_std": self.prior_std}
+
+    def phase_variables(self):
+        return {"autoencoder": self.encoder.trainable_variables + self.decoder.trainable_variables,
+                "discriminator": self.discriminator.trainable_variables,
+                "generator": self.encoder.trainable_variables}
+
+    def draw_prior(self, num_samples):
+        """(num_samples, latent_dim) samples of the prior, from the trainer's seed stream."""
+        return self.sample_prior(self.prior, num_samples, self.latent_dim, std=self.prior_std)
+
+    def reconstruct_batch(self, images, labels, training):
+        return self.decoder(self.encoder(images, training=training), training=training)
+
+    def regularization_losses(self, images, training):
+        """(discriminator_loss, generator_loss) for one batch of images."""
+        codes = self.encoder(images, training=training)
+        prior_samples = self.draw_prior(ops.shape(images)[0])
+        fake_logits = self.discriminator(codes, training=training)
+        real_logits = self.discriminator(prior_samples, training=training)
+        return discriminator_loss(real_logits, fake_logits), generator_loss(fake_logits)
+
+    def train_step(self, data):
+        images, labels = split_batch(data)
+        # 1) Reconstruction phase: encoder + decoder.
+        with tf.GradientTape() as tape:
+            rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, True))
+        self.apply_phase("autoencoder", tape, rec_loss)
+        # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
+        with tf.GradientTape() as tape:
+            disc_loss, _ = self.regularization_losses(images, training=True)
+        self.apply_phase("discriminator", tape, disc_loss)
+        # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
+        with tf.GradientTape() as tape:
+            _, gen_loss = self.regularization_losses(images, training=True)
+        self.apply_phase("generator", tape, gen_loss)
+        return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
+                           generator_loss=gen_loss)
+
+    def evaluate_batch(self, images, labels):
+        disc_loss, gen_loss = self.regularization_losses(images, training=False)
+        rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, False))
+        return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
+                           generator_loss=gen_loss)
+
+    def generate(self, num_samples, seed=0):
+        """Decode `num_samples` prior samples: images (num_samples, 784)."""
+        z = sample_prior(self.prior, num_samples, self.latent_dim, seed=seed, std=self.prior_std)
+        return self.decode(np.asarray(z))
+
+
+@keras.saving.register_keras_serializable(package="aae_helpers")
+class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
+    """Part 3: the decoder sees [one-hot label, z], so z only has to hold the style."""
+
+    decoder_classes = NUM_CLASSES
+
+    def __init__(self, latent_dim=15, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
+                 seed=0, **kwargs):
+        super().__init__(latent_dim=latent_dim, prior=prior, prior_std=prior_std,
+                         hidden_units=hidden_units, seed=seed, **kwargs)
+
+    def reconstruct_batch(self, images, labels, training):
+        if labels is None:
+            raise ValueError("the supervised AAE trains on (images, labels) pairs; got images alone.")
+        one_hot = ops.one_hot(ops.cast(labels, "int32"), NUM_CLASSES)
+        return self.decoder([one_hot, self.encoder(images, training=training)], training=training)
+
+    def decode(self, z, labels):
+        """z (n, latent_dim) and digits (n,) in 0..9 -> images (n, 784)."""
+        z = check_codes(z, self.latent_dim)
+        one_hot = np.eye(NUM_CLASSES, dtype=np.float32)[check_labels(labels, len(z))]
+        return in_batches(lambda y, c: self.decoder([y, c], training=False), one_hot, z)
+
+    def reconstruct(self, images, labels):
+        """images (n, 784) with their labels (n,) -> reconstructions (n, 784)."""
+        images = check_images(images)
+        return self.decode(self.encode(images), check_labels(labels, len(images)))
+
+    def generate(self, digits, z=None, seed=0):
+        """Draw the digits (n,) in one style each: z (n, latent_dim) given or sampled from the prior."""
+        digits = check_labels(np.atleast_1d(digits), name="digits")
+        if z is None:
+            z = np.asarray(sample_prior(self.prior, len(digits), self.latent_dim, seed=seed,
+                                        std=self.prior_std))
+        return self.decode(z, digits)

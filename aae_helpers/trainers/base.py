@@ -1,0 +1,164 @@
+"""What every trainer shares: one Adam per phase, loss trackers, batching, saving config."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES, MnistData
+from aae_helpers.models import SavesSeedState
+
+PREDICT_BATCH = 2000
+
+
+def check_images(images, name="images"):
+    """float32 (n, 784) in [0, 1], or a clear ValueError saying what was received."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 3 and array.shape[1:] == (28, 28):
+        array = array.reshape(len(array), IMAGE_SIZE)
+    if array.ndim != 2 or array.shape[1] != IMAGE_SIZE:
+        raise ValueError(f"{name} must have shape (n, 784) or (n, 28, 28), got {np.shape(images)}.")
+    if array.size and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contain NaN or infinite values; expected pixels in [0, 1].")
+    if array.size and (array.min() < 0 or array.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1], found range [{array.min():g}, {array.max():g}]; "
+                         "divide uint8 pixels by 255.")
+    return array
+
+
+def check_labels(labels, count=None, name="labels"):
+    """int (n,) in 0..9, or a clear ValueError."""
+    array = np.asarray(labels)
+    if array.ndim != 1 or (count is not None and len(array) != count):
+        expected = f"({count},)" if count is not None else "(n,)"
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}.")
+    if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0
+                       or array.max() >= NUM_CLASSES):
+        raise ValueError(f"{name} must be integers in 0..9, got dtype {array.dtype} "
+                         f"with values {np.unique(array)[:10].tolist()}.")
+    return array.astype(np.int32)
+
+
+def check_codes(z, latent_dim, name="z"):
+    """float32 (n, latent_dim) finite, or a clear ValueError."""
+    array = np.asarray(z, dtype=np.float32)
+    if array.ndim == 1 and array.shape[0] == latent_dim:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != latent_dim:
+        raise ValueError(f"{name} must have shape (n, {latent_dim}), got {np.shape(z)}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return array
+
+
+def in_batches(function, *arrays, batch_size=PREDICT_BATCH):
+    """Apply `function` to aligned slices of `arrays` and concatenate the numpy results."""
+    outputs = [function(*(array[start:start + batch_size] for array in arrays))
+               for start in range(0, len(arrays[0]), batch_size)]
+    if isinstance(outputs[0], (tuple, list)):
+        return tuple(np.concatenate([np.asarray(part[i]) for part in outputs])
+                     for i in range(len(outputs[0])))
+    return np.concatenate([np.asarray(part) for part in outputs])
+
+
+def batched_dataset(arrays, batch_size, seed, shuffle=True):
+    """A tf.data pipeline of full batches, reshuffled every epoch with a fixed seed."""
+    count = len(arrays[0])
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size > count:
+        raise ValueError(f"batch_size={batch_size} is larger than the {count} training examples; "
+                         f"use a batch size of at most {count}.")
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(arrays) if len(arrays) > 1 else arrays[0])
+    if shuffle:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(int(batch_size), drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+class Trainer(SavesSeedState, keras.Model):
+    """Base class: subclasses set `phases` and `tracker_names`, build networks, write train_step."""
+
+    phases = ("autoencoder",)
+    tracker_names = ("reconstruction_loss",)
+
+    def __init__(self, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = int(seed)
+        keras.utils.set_random_seed(self.seed)  # same seed -> same initial weights
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracker_names}
+        self.built = True  # the networks are built by the subclass constructors
+
+    # ---- configuration -------------------------------------------------------------
+    def get_config(self):
+        return {"seed": self.seed, "name": self.name}
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def phase_variables(self):
+        """{phase name: the trainable variables that phase's optimizer updates}."""
+        raise NotImplementedError
+
+    def compile(self, learning_rate=1e-3, beta_1=0.9, jit_compile=False, steps_per_execution=1):
+        """One Adam per phase (the articles: learning rate 1e-3, beta_1 0.9)."""
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+        self.compile_settings = {"learning_rate": float(learning_rate), "beta_1": float(beta_1),
+                                 "jit_compile": jit_compile,
+                                 "steps_per_execution": int(steps_per_execution)}
+        self.phase_optimizers = {}
+        for phase in self.phases:
+            optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name=f"{phase}_optimizer")
+            setattr(self, f"{phase}_optimizer", optimizer)
+            self.phase_optimizers[phase] = optimizer
+        super().compile(optimizer=self.phase_optimizers[self.phases[0]], jit_compile=jit_compile,
+                        steps_per_execution=steps_per_execution)
+
+    def get_compile_config(self):
+        return dict(getattr(self, "compile_settings", {}))
+
+    def compile_from_config(self, config):
+        self.compile(**config)
+        for phase, variables in self.phase_variables().items():
+            self.phase_optimizers[phase].build(variables)
+
+    # ---- training helpers ------------------------------------------------------------
+    def apply_phase(self, phase, tape, loss):
+        """Update only the variables that belong to `phase`."""
+        variables = self.phase_variables()[phase]
+        gradients = tape.gradient(loss, variables)
+        self.phase_optimizers[phase].apply_gradients(zip(gradients, variables))
+
+    def record(self, **values):
+        """Update the named trackers; returns their running means (what the progress bar shows)."""
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in values}
+
+    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
+        """Training batches for one epoch (one pass over the training images)."""
+        return batched_dataset((data.x_train, data.y_train.astype(np.int32)), batch_size,
+                               self.seed if seed is None else seed)
+
+    def evaluation_data(self, data: MnistData):
+        """(images, labels) the trainer is scored on: the test split."""
+        return data.x_test, data.y_test.astype(np.int32)
+
+    def test_step(self, data):
+        images, labels = split_batch(data)
+        return self.evaluate_batch(images, labels)
+
+    def sample_prior(self, name, num_samples, latent_dim, **options):
+        from aae_helpers.priors import sample_prior
+        return sample_prior(name, num_samples, latent_dim, seed=self.seed_generator, **options)
+
+
+def split_batch(data):
+    """(images, labels) from whatever fit() yields: images alone, (images,), or (images, labels)."""
+    if isinstance(data, (tuple, list)):
+        return data[0], (data[1] if len(data) > 1 else None)
+    return data, None

@@ -1,0 +1,189 @@
+"""Part 4: classify digits from 1000 labels with a semi-supervised AAE, and its baseline."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from aae_helpers.data import NUM_CLASSES, MnistData, labelled_subset
+from aae_helpers.losses import (classification_loss, discriminator_loss, generator_loss,
+                                reconstruction_loss)
+from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator,
+                                build_encoder)
+from aae_helpers.priors import sample_prior
+from aae_helpers.trainers.base import (Trainer, batched_dataset, check_codes, check_images,
+                                       in_batches, split_batch)
+
+
+def correct(labels, logits):
+    """1.0 where argmax(logits) equals the label, else 0.0: (batch,)."""
+    return ops.cast(ops.equal(ops.argmax(logits, axis=-1), ops.cast(labels, "int64")), "float32")
+
+
+@keras.saving.register_keras_serializable(package="aae_helpers")
+class SemiSupervisedAdversarialAutoencoder(Trainer):
+    """Encoder heads y (softmax, 10) and z (latent_dim); D_cat on y, D_gauss on z; decoder([y, z])."""
+
+    phases = ("autoencoder", "discriminator", "generator", "classifier")
+    tracker_names = ("reconstruction_loss", "discriminator_loss", "generator_loss",
+                     "classification_loss", "accuracy")
+
+    def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100,
+                 hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.latent_dim = latent_dim
+        self.prior_std = float(prior_std)
+        self.labels_per_class = labels_per_class
+        self.hidden_units = tuple(hidden_units)
+        self.encoder = build_encoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
+        self.decoder = build_decoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
+        self.category_discriminator = build_discriminator(NUM_CLASSES, self.hidden_units,
+                                                          name="category_discriminator")
+        self.style_discriminator = build_discriminator(latent_dim, self.hidden_units,
+                                                       name="style_discriminator")
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "prior_std": self.prior_std,
+                "labels_per_class": self.labels_per_class, "hidden_units": list(self.hidden_units)}
+
+    def phase_variables(self):
+        encoder = self.encoder.trainable_variables
+        return {"autoencoder": encoder + self.decoder.trainable_variables,
+                "discriminator": (self.category_discriminator.trainable_variables
+                                  + self.style_discriminator.trainable_variables),
+                "generator": encoder,
+                # The class head and the shared layers; the z head gets no gradient here.
+                "classifier": [v for v in encoder if not any(
+                    v is z_var for z_var in self.encoder.get_layer("z").trainable_variables)]}
+
+    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
+        """Zip one pass over all training images with an endless stream of labelled batches."""
+        seed = self.seed if seed is None else seed
+        labelled_images, labelled_labels = labelled_subset(data, self.labels_per_class, seed=self.seed)
+        unlabelled = batched_dataset((data.x_train,), batch_size, seed)
+        labelled = batched_dataset((labelled_images, labelled_labels.astype(np.int32)),
+                                   min(batch_size, len(labelled_labels)), seed + 1).repeat()
+        return tf.data.Dataset.zip((unlabelled, labelled))
+
+    def regularization_losses(self, images, training):
+        class_logits, z = self.encoder(images, training=training)
+        batch = ops.shape(images)[0]
+        categories = sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)
+        styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
+        fake_cat = self.category_discriminator(ops.softmax(class_logits), training=training)
+        fake_style = self.style_discriminator(z, training=training)
+        disc_loss = (discriminator_loss(self.category_discriminator(categories, training=training), fake_cat)
+                     + discriminator_loss(self.style_discriminator(styles, training=training), fake_style))
+        return disc_loss, generator_loss(fake_cat) + generator_loss(fake_style)
+
+    def reconstruct_batch(self, images, training):
+        class_logits, z = self.encoder(images, training=training)
+        return self.decoder([ops.softmax(class_logits), z], training=training)
+
+    def train_step(self, data):
+        images, (labelled_images, labels) = data
+        # 1) Reconstruction phase: encoder + decoder on the unlabelled batch.
+        with tf.GradientTape() as tape:
+            rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
+        self.apply_phase("autoencoder", tape, rec_loss)
+        # 2) Regularization phase: D_cat and D_gauss learn to spot the encoder's y and z.
+        with tf.GradientTape() as tape:
+            disc_loss, _ = self.regularization_losses(images, training=True)
+        self.apply_phase("discriminator", tape, disc_loss)
+        #    ... then the encoder learns to fool both.
+        with tf.GradientTape() as tape:
+            _, gen_loss = self.regularization_losses(images, training=True)
+        self.apply_phase("generator", tape, gen_loss)
+        # 3) Semi-supervised classification phase: the y head on a labelled batch.
+        with tf.GradientTape() as tape:
+            class_logits, _ = self.encoder(labelled_images, training=True)
+            class_loss = classification_loss(labels, class_logits)
+        self.apply_phase("classifier", tape, class_loss)
+        return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
+                           generator_loss=gen_loss, classification_loss=class_loss,
+                           accuracy=correct(labels, class_logits))
+
+    def evaluate_batch(self, images, labels):
+        class_logits, z = self.encoder(images)
+        rec_loss = reconstruction_loss(images, self.decoder([ops.softmax(class_logits), z]))
+        values = {"reconstruction_loss": rec_loss}
+        if labels is not None:
+            values.update(classification_loss=classification_loss(labels, class_logits),
+                          accuracy=correct(labels, class_logits))
+        return self.record(**values)
+
+    # ---- what the notebooks use ------------------------------------------------------
+    def encode(self, images):
+        """images (n, 784) -> (class_probabilities (n, 10), z (n, latent_dim))."""
+        def run(x):
+            class_logits, z = self.encoder(x, training=False)
+            return ops.softmax(class_logits), z
+        return in_batches(run, check_images(images))
+
+    def classify(self, images):
+        """images (n, 784) -> class probabilities (n, 10)."""
+        return self.encode(images)[0]
+
+    def decode(self, z, class_probabilities):
+        """z (n, latent_dim) and class probabilities or one-hot (n, 10) -> images (n, 784)."""
+        z = check_codes(z, self.latent_dim)
+        classes = check_codes(class_probabilities, NUM_CLASSES, name="class_probabilities")
+        return in_batches(lambda y, c: self.decoder([y, c], training=False), classes, z)
+
+    def reconstruct(self, images):
+        """images (n, 784) -> reconstructions (n, 784), through the predicted class."""
+        probabilities, z = self.encode(images)
+        return self.decode(z, probabilities)
+
+    def generate(self, digits, z=None, seed=0):
+        """Decode one-hot digits (n,) with styles z (n, latent_dim), sampled when not given."""
+        digits = np.atleast_1d(np.asarray(digits, dtype=np.int64))
+        if z is None:
+            z = np.asarray(sample_prior("gaussian", len(digits), self.latent_dim, seed=seed,
+                                        std=self.prior_std))
+        return self.decode(z, np.eye(NUM_CLASSES, dtype=np.float32)[digits])
+
+
+@keras.saving.register_keras_serializable(package="aae_helpers")
+class BaselineClassifier(Trainer):
+    """The encoder's architecture (784-1000-1000-10) trained on the labelled images alone."""
+
+    phases = ("classifier",)
+    tracker_names = ("classification_loss", "accuracy")
+
+    def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.labels_per_class = labels_per_class
+        self.hidden_units = tuple(hidden_units)
+        self.classifier = build_classifier(NUM_CLASSES, hidden_units=self.hidden_units)
+
+    def get_config(self):
+        return {**super().get_config(), "labels_per_class": self.labels_per_class,
+                "hidden_units": list(self.hidden_units)}
+
+    def phase_variables(self):
+        return {"classifier": self.classifier.trainable_variables}
+
+    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
+        """One pass over the labelled subset (the same one the semi-supervised AAE gets)."""
+        images, labels = labelled_subset(data, self.labels_per_class, seed=self.seed)
+        return batched_dataset((images, labels.astype(np.int32)), batch_size,
+                               self.seed if seed is None else seed)
+
+    def train_step(self, data):
+        images, labels = split_batch(data)
+        # Supervised classification: the only phase.
+        with tf.GradientTape() as tape:
+            logits = self.classifier(images, training=True)
+            loss = classification_loss(labels, logits)
+        self.apply_phase("classifier", tape, loss)
+        return self.record(classification_loss=loss, accuracy=correct(labels, logits))
+
+    def evaluate_batch(self, images, labels):
+        logits = self.classifier(images)
+        return self.record(classification_loss=classification_loss(labels, logits),
+                           accuracy=correct(labels, logits))
+
+    def classify(self, images):
+        """images (n, 784) -> class probabilities (n, 10)."""
+        return in_batches(lambda x: ops.softmax(self.classifier(x, training=False)), check_images(images))
