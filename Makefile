@@ -30,13 +30,13 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=$(HOST) --port=$(PORT)
 
 test: $(STAMP)
-	AAE_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: $(STAMP)
-	AAE_FAST=1 $(BIN)/python -m pytest tests -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
-	AAE_FAST=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -61,6 +61,8 @@ def sample_categorical(num_samples, latent_dim, seed=None, std=None):
     return ops.one_hot(classes, latent_dim)
 
 
+__all__ = ["PRIORS", "sample_prior", "get_prior"]
+
 PRIORS = {
     "gaussian": sample_gaussian,
     "uniform": sample_uniform,

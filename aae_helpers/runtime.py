@@ -2,6 +2,8 @@
 
 import os
 
+__all__ = ["fast_mode", "epochs_for_run"]
+
 FAST_ENV = "AAE_FAST"
 FAST_EPOCHS = 2
 FAST_TRAIN_SIZE = 2000

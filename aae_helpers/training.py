@@ -20,6 +20,9 @@ import numpy as np
 from aae_helpers import runtime
 from aae_helpers.data import MnistData
 
+__all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
+           "save_checkpoint", "TrainingDivergedError"]
+
 STATE_FILE = "state.json"
 RUNS_FOLDER = "runs"
 

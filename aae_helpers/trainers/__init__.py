@@ -6,6 +6,10 @@ from aae_helpers.trainers.base import Trainer
 from aae_helpers.trainers.semi_supervised import BaselineClassifier, SemiSupervisedAdversarialAutoencoder
 from aae_helpers.trainers.vae import ClassifierVAE
 
+__all__ = ["TRAINERS", "get_trainer_class", "Autoencoder", "AdversarialAutoencoder",
+           "SupervisedAdversarialAutoencoder", "SemiSupervisedAdversarialAutoencoder",
+           "BaselineClassifier", "ClassifierVAE"]
+
 TRAINERS = {
     "autoencoder": Autoencoder,
     "aae": AdversarialAutoencoder,
