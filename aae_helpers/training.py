@@ -21,7 +21,7 @@ from aae_helpers import runtime
 from aae_helpers.data import MnistData
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
-           "save_checkpoint", "TrainingDivergedError"]
+           "save_checkpoint", "TrainingDivergedError", "SnapshotEachEpoch"]
 
 STATE_FILE = "state.json"
 RUNS_FOLDER = "runs"
@@ -209,8 +209,44 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
     return history
 
 
+class SnapshotEachEpoch(keras.callbacks.Callback):
+    """After every epoch, draw `trainer.generate(digits, z=z)` and keep it.
+
+    `snapshots` is a float32 array (epochs, len(digits), 784); with `path` it is
+    also saved there (npz, atomically), so a reloaded run can still show it.
+    """
+
+    def __init__(self, digits, z, path=None):
+        super().__init__()
+        self.digits, self.z, self.path = np.asarray(digits), np.asarray(z, dtype=np.float32), path
+        self.snapshots = self.load(path) if path is not None else np.zeros((0, len(self.digits), 784),
+                                                                            np.float32)
+
+    @staticmethod
+    def load(path):
+        """The saved snapshots (epochs, n, 784); empty when none were saved yet."""
+        if path is None or not Path(path).is_file():
+            return np.zeros((0, 0, 784), np.float32)
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["snapshots"]
+
+    def on_train_begin(self, logs=None):
+        self.snapshots = self.snapshots[:self.params.get("initial_epoch", len(self.snapshots))] \
+            if len(self.snapshots) and self.snapshots.shape[1] == len(self.digits) else \
+            np.zeros((0, len(self.digits), 784), np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = self.model.generate(self.digits, z=self.z).astype(np.float32)
+        self.snapshots = np.concatenate([self.snapshots[:epoch], images[None]])
+        if self.path is not None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            temporary = Path(self.path).with_name(f".tmp-{os.getpid()}.npz")
+            np.savez(temporary, snapshots=self.snapshots)
+            os.replace(temporary, self.path)
+
+
 def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool = False,
-                batch_size: int = 100, verbose="epochs"):
+                batch_size: int = 100, verbose="epochs", callbacks=()):
     """Train `trainer` for `epochs` (2 in fast mode), or load the run saved in `run_dir`.
 
     A saved run with the same trainer settings is loaded when it has enough
@@ -233,10 +269,11 @@ def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool
                 return saved, state["history"]
             print(f"Resuming the run in {run_dir} at epoch {done + 1} of {epochs}.")
             return saved, train(saved, data, epochs, batch_size=batch_size, run_dir=run_dir,
-                                initial_epoch=done, history=state["history"], verbose=verbose)
+                                initial_epoch=done, history=state["history"], verbose=verbose,
+                                callbacks=callbacks)
         print(f"The model saved in {run_dir} was trained with other settings; training a new one.")
     return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
-                          verbose=verbose)
+                          verbose=verbose, callbacks=callbacks)
 
 
 def resume(run_dir, data: MnistData, epochs: int, *, batch_size: int = 100, verbose="epochs"):
