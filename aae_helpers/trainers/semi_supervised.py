@@ -12,7 +12,7 @@ from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, b
                                 build_encoder)
 from aae_helpers.priors import sample_prior
 from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_images,
-                                       epoch_batches, in_batches, split_batch)
+                                       check_labels, epoch_batches, in_batches, split_batch)
 
 
 def correct(labels, logits):
@@ -138,7 +138,7 @@ class SemiSupervisedAdversarialAutoencoder(Trainer):
 
     def generate(self, digits, z=None, seed=0):
         """Decode one-hot digits (n,) with styles z (n, latent_dim), sampled when not given."""
-        digits = np.atleast_1d(np.asarray(digits, dtype=np.int64))
+        digits = check_labels(np.atleast_1d(digits), name="digits")
         if z is None:
             z = np.asarray(sample_prior("gaussian", len(digits), self.latent_dim, seed=seed,
                                         std=self.prior_std))
