@@ -25,6 +25,9 @@ import numpy as np
 
 from aae_helpers import runtime
 
+__all__ = ["MnistData", "load_mnist", "labelled_subset", "read_idx", "read_idx_folder", "read_npz",
+           "check_images_and_labels", "IMAGE_SIZE", "NUM_CLASSES"]
+
 PATH_ENV = "AAE_MNIST_PATH"
 OFFLINE_ENV = "AAE_OFFLINE"
 IMAGE_SIDE = 28
@@ -178,6 +181,11 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz file not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # np.load would try pickle or return one .npy array
+        raise ValueError(f"{path} is not a readable .npz archive (it does not start like a zip file: "
+                         f"first bytes {head!r}); it may be truncated or corrupt: download it again.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
@@ -226,12 +234,20 @@ def _download_with_keras(timeout_seconds: float) -> dict[str, np.ndarray]:
 
 
 def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, held_out): `fraction` of every class goes to held_out."""
+    """Indices (keep, held_out): `fraction` of every class goes to held_out.
+
+    held_out has exactly round(len(labels) * fraction) entries; each class gives
+    its proportional share, the leftover places going to the largest remainders.
+    """
     rng = np.random.default_rng(seed)
+    digits, sizes = np.unique(labels, return_counts=True)
+    total = int(round(len(labels) * fraction))
+    counts = sizes * total // len(labels)
+    leftover = total - int(counts.sum())
+    counts[np.argsort(-(sizes * total % len(labels)), kind="stable")[:leftover]] += 1
     keep, held = [], []
-    for digit in np.unique(labels):
+    for digit, count in zip(digits, counts):
         members = rng.permutation(np.flatnonzero(labels == digit))
-        count = int(round(len(members) * fraction))
         held.append(members[:count])
         keep.append(members[count:])
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
