@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 # Where `aae.NAME` is found, searched in this order.
 MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets")
-SUBMODULES = MODULES + ("models", "losses", "figures", "cli")
+SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard")
 
 
 def __getattr__(name):

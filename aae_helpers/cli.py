@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also log losses, code histograms and images to OUT/tensorboard")
     return parser
 
 
@@ -122,7 +124,8 @@ def run_train(args) -> dict:
     training._check_run_dir(out)
     started = time.perf_counter()
     history = training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
-                             initial_epoch=initial_epoch, history=history)
+                             initial_epoch=initial_epoch, history=history,
+                             tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
     seconds = time.perf_counter() - started + previous_metrics.get("train_seconds", 0.0)
     completed = len(next(iter(history.values()), []))
     metrics = {"model": args.model, "epochs_completed": completed,

@@ -1,6 +1,7 @@
 """Network builders with the articles' defaults (dense 1000-1000 ReLU MLPs)."""
 
 import keras
+import numpy as np
 from keras import layers
 
 from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES
@@ -9,7 +10,7 @@ HIDDEN_UNITS = (1000, 1000)
 
 
 def _check_size(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 

@@ -176,8 +176,11 @@ class EpochProgress(keras.callbacks.Callback):
 
 
 def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_dir=None,
-          initial_epoch: int = 0, history: dict | None = None, verbose="epochs", callbacks=()):
+          initial_epoch: int = 0, history: dict | None = None, verbose="epochs", callbacks=(),
+          tensorboard_dir=None):
     """Fit `trainer` on `data` up to `epochs` in total, checkpointing into `run_dir`.
+
+    With `tensorboard_dir`, also log losses, code histograms and image grids there.
 
     Returns the full history (dict of per-epoch lists, including earlier epochs
     when resuming). Ctrl-C stops training cleanly: the trainer keeps what it
@@ -190,6 +193,9 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
     history = {key: list(values) for key, values in (history or {}).items()}
     checkpoint = EpochCheckpoint(run_dir, history)
     progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
+    if tensorboard_dir is not None:
+        from aae_helpers.tensorboard import TensorBoardLogger
+        callbacks = [*callbacks, TensorBoardLogger(tensorboard_dir, data.x_test, data.y_test)]
     dataset = trainer.make_dataset(data, batch_size, first_epoch=initial_epoch)
     try:
         trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,

@@ -109,3 +109,16 @@ def test_argparse_errors_are_one_line_too():
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "the following arguments are required: model" in result.stderr
+
+
+def test_tensorboard_logs_losses_codes_and_images(digits_npz, tmp_path):
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    out = tmp_path / "run"
+    assert run("train", "aae", "--data", digits_npz, "--epochs", 1, "--out", out, "--tensorboard") == 0
+    files = [str(path) for path in (out / "tensorboard").iterdir()]
+    tags = {value.tag for record in tf.data.TFRecordDataset(files)
+            for value in event_pb2.Event.FromString(record.numpy()).summary.value}
+    assert {"reconstruction_loss", "discriminator_loss", "codes", "prior_samples",
+            "inputs_then_reconstructions"} <= tags
