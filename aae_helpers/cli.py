@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
+    train.add_argument("--deterministic", action="store_true",
+                       help="TensorFlow op determinism: the same --seed gives identical numbers")
     train.add_argument("--tensorboard", action="store_true",
                        help="also log losses, code histograms and images to OUT/tensorboard")
     return parser
@@ -98,6 +100,8 @@ def run_train(args) -> dict:
     from aae_helpers.trainers import get_trainer_class
 
     trainer_class = get_trainer_class(args.model)
+    if args.deterministic:
+        runtime.make_deterministic(args.seed)
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[args.model]
     if epochs <= 0:
         raise ValueError(f"--epochs must be a positive integer, got {epochs}.")
