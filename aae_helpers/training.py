@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from aae_helpers import runtime
-from aae_helpers.data import MnistData
+from aae_helpers.data import IMAGE_SIZE, MnistData
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
            "save_checkpoint", "TrainingDivergedError", "SnapshotEachEpoch"]
@@ -76,7 +77,36 @@ def save_checkpoint(trainer, run_dir, history: dict, epochs_completed: int, extr
     _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
     if previous and previous["model_file"] != model_name:
         (run_dir / previous["model_file"]).unlink(missing_ok=True)
+    _remove_leftovers(run_dir, keep=model_name)
     return run_dir / model_name
+
+
+_TEMPORARY = re.compile(r"^\.(?:tmp-(\d+)[-.]|" + re.escape(STATE_FILE) + r"\.(\d+)\.tmp$)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def _remove_leftovers(run_dir: Path, keep: str) -> None:
+    """Delete what a run killed mid-save can leave behind: half-written temporaries of processes
+    that no longer exist, and model files that state.json no longer names."""
+    for path in run_dir.iterdir():
+        name = path.name
+        if name.startswith("model-epoch") and name.endswith(".keras") and name != keep:
+            path.unlink(missing_ok=True)
+            continue
+        match = _TEMPORARY.match(name)
+        if match:
+            pid = int(match.group(1) or match.group(2))
+            if pid != os.getpid() and not _alive(pid):
+                path.unlink(missing_ok=True)
 
 
 def _plain(value):
@@ -125,7 +155,8 @@ def load_trainer(path):
     except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
         raise ValueError(f"{path} is not a saved AAE Wizard model ({type(error).__name__}: "
                          f"{str(error)[:200]}).") from error
-    if not hasattr(trainer, "phase_optimizers"):
+    from aae_helpers.trainers.base import Trainer
+    if not isinstance(trainer, Trainer):
         raise ValueError(f"{path} holds a {type(trainer).__name__}, not an AAE Wizard trainer.")
     return trainer
 
@@ -171,8 +202,30 @@ class EpochProgress(keras.callbacks.Callback):
         logs = logs or {}
         keys = self.keys or [key for key in logs if not key.startswith("val_")][:3] + \
             [key for key in logs if key.startswith("val_")][:2]
+        self.bar.stateful_metrics.update(keys)  # show this epoch's values, not a running mean
         self.bar.update(epoch + 1, values=[(key, float(logs[key])) for key in keys if key in logs],
                         finalize=epoch + 1 >= self.bar.target)
+
+
+def check_training_data(data) -> None:
+    """A clear TypeError/ValueError, before any training, unless `data` is an MnistData whose
+    splits hold float images (n, 784) in [0, 1] (no NaN) and one label 0..9 per image."""
+    from aae_helpers.trainers.base import check_images, check_labels
+
+    if not isinstance(data, MnistData):
+        raise TypeError(f"data must be an MnistData (from aae.load_mnist()), got {type(data).__name__}.")
+    for split in ("train", "test", "val"):
+        images, labels = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if split == "val" and images is None and labels is None:
+            continue
+        shape = np.shape(images)
+        if len(shape) != 2 or shape[1] != IMAGE_SIZE:
+            raise ValueError(f"data.x_{split} must have shape (n, 784), got {shape}; "
+                             "load the data with aae.load_mnist().")
+        if shape[0] == 0:
+            raise ValueError(f"data.x_{split} is empty (0 images); expected at least one digit.")
+        check_images(images, f"data.x_{split}")
+        check_labels(labels, shape[0], f"data.y_{split}")
 
 
 def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_dir=None,
@@ -188,6 +241,11 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
+    from aae_helpers.trainers.base import Trainer
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"trainer must be an AAE Wizard trainer such as aae.Autoencoder(...), "
+                        f"got {type(trainer).__name__}.")
+    check_training_data(data)
     if not getattr(trainer, "compiled", False):
         trainer.compile()
     history = {key: list(values) for key, values in (history or {}).items()}
