@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from aae_helpers.losses import reconstruction_loss
-from aae_helpers.models import HIDDEN_UNITS, build_decoder, build_encoder
+from aae_helpers.models import HIDDEN_UNITS, build_decoder, build_encoder, check_hidden_units
 from aae_helpers.trainers.base import Trainer, check_codes, check_images, in_batches, split_batch
 
 
@@ -18,7 +18,7 @@ class Autoencoder(Trainer):
     def __init__(self, latent_dim=2, hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.latent_dim = latent_dim
-        self.hidden_units = tuple(hidden_units)
+        self.hidden_units = check_hidden_units(hidden_units)
         self.encoder = build_encoder(latent_dim, hidden_units=self.hidden_units)
         self.decoder = build_decoder(latent_dim, num_classes=self.decoder_classes,
                                      hidden_units=self.hidden_units)

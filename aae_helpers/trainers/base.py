@@ -1,5 +1,7 @@
 """What every trainer shares: one Adam per phase, loss trackers, batching, saving config."""
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -8,11 +10,43 @@ from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES, MnistData
 from aae_helpers.models import SavesSeedState
 
 PREDICT_BATCH = 2000
+SEED_LIMIT = 2**32
+
+
+def _numeric_array(values, name, expected):
+    """values as a float32 array, or a clear ValueError for text, booleans, complex or ragged input."""
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be a numeric array of shape {expected}, got a ragged "
+                         f"{type(values).__name__} (rows of different lengths).") from None
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
+                                   or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must be a numeric array (floats or integers) of shape {expected}, "
+                         f"got {type(values).__name__} of dtype {array.dtype}.")
+    return array.astype(np.float32, copy=False)
+
+
+def check_number(value, name, minimum=0.0, allow_minimum=False):
+    """float(value), or a clear ValueError unless it is finite and > minimum (>= with allow_minimum)."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+          and math.isfinite(value) and (value >= minimum if allow_minimum else value > minimum))
+    if not ok:
+        bound = f">= {minimum:g}" if allow_minimum else ("positive" if minimum == 0 else f"> {minimum:g}")
+        raise ValueError(f"{name} must be {bound} and finite, got {value!r}.")
+    return float(value)
+
+
+def check_count(value, name):
+    """int(value), or a clear ValueError unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
 
 
 def check_images(images, name="images"):
     """float32 (n, 784) in [0, 1], or a clear ValueError saying what was received."""
-    array = np.asarray(images, dtype=np.float32)
+    array = _numeric_array(images, name, "(n, 784)")
     if array.ndim == 3 and array.shape[1:] == (28, 28):
         array = array.reshape(len(array), IMAGE_SIZE)
     if array.ndim != 2 or array.shape[1] != IMAGE_SIZE:
@@ -40,7 +74,7 @@ def check_labels(labels, count=None, name="labels"):
 
 def check_codes(z, latent_dim, name="z"):
     """float32 (n, latent_dim) finite, or a clear ValueError."""
-    array = np.asarray(z, dtype=np.float32)
+    array = _numeric_array(z, name, f"(n, {latent_dim})")
     if array.ndim == 1 and array.shape[0] == latent_dim:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != latent_dim:
@@ -52,8 +86,8 @@ def check_codes(z, latent_dim, name="z"):
 
 def in_batches(function, *arrays, batch_size=PREDICT_BATCH):
     """Apply `function` to aligned slices of `arrays` and concatenate the numpy results."""
-    outputs = [function(*(array[start:start + batch_size] for array in arrays))
-               for start in range(0, len(arrays[0]), batch_size)]
+    starts = range(0, len(arrays[0]), batch_size) or [0]  # no rows in: one empty batch, no rows out
+    outputs = [function(*(array[start:start + batch_size] for array in arrays)) for start in starts]
     if isinstance(outputs[0], (tuple, list)):
         return tuple(np.concatenate([np.asarray(part[i]) for part in outputs])
                      for i in range(len(outputs[0])))
@@ -102,8 +136,11 @@ class Trainer(SavesSeedState, keras.Model):
 
     phases = ("autoencoder",)
     tracker_names = ("reconstruction_loss",)
+    default_beta_1 = 0.9  # the articles' Adam setting
 
     def __init__(self, seed=0, **kwargs):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+            raise ValueError(f"seed must be an integer in 0..{SEED_LIMIT - 1}, got {seed!r}.")
         super().__init__(**kwargs)
         self.seed = int(seed)
         keras.utils.set_random_seed(self.seed)  # same seed -> same initial weights
@@ -128,8 +165,10 @@ class Trainer(SavesSeedState, keras.Model):
 
     def compile(self, learning_rate=1e-3, beta_1=0.9, jit_compile=False, steps_per_execution=1):
         """One Adam per phase (the articles: learning rate 1e-3, beta_1 0.9)."""
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+        learning_rate = check_number(learning_rate, "learning_rate")
+        if isinstance(beta_1, bool) or not isinstance(beta_1, (int, float, np.integer, np.floating)) \
+                or not 0 <= beta_1 < 1:
+            raise ValueError(f"beta_1 must be a number in [0, 1), got {beta_1!r}.")
         self.compile_settings = {"learning_rate": float(learning_rate), "beta_1": float(beta_1),
                                  "jit_compile": jit_compile,
                                  "steps_per_execution": int(steps_per_execution)}

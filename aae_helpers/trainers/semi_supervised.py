@@ -9,10 +9,11 @@ from aae_helpers.data import NUM_CLASSES, MnistData, labelled_subset
 from aae_helpers.losses import (classification_loss, discriminator_loss, generator_loss,
                                 reconstruction_loss)
 from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator,
-                                build_encoder)
+                                build_encoder, check_hidden_units)
 from aae_helpers.priors import sample_prior
-from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_images,
-                                       check_labels, epoch_batches, in_batches, split_batch)
+from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_count, check_images,
+                                       check_labels, check_number, epoch_batches, in_batches,
+                                       split_batch)
 
 
 def correct(labels, logits):
@@ -32,9 +33,9 @@ class SemiSupervisedAdversarialAutoencoder(Trainer):
                  hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.latent_dim = latent_dim
-        self.prior_std = float(prior_std)
-        self.labels_per_class = labels_per_class
-        self.hidden_units = tuple(hidden_units)
+        self.prior_std = check_number(prior_std, "prior_std")
+        self.labels_per_class = check_count(labels_per_class, "labels_per_class")
+        self.hidden_units = check_hidden_units(hidden_units)
         self.encoder = build_encoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
         self.decoder = build_decoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
         self.category_discriminator = build_discriminator(NUM_CLASSES, self.hidden_units,
@@ -154,8 +155,8 @@ class BaselineClassifier(Trainer):
 
     def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.labels_per_class = labels_per_class
-        self.hidden_units = tuple(hidden_units)
+        self.labels_per_class = check_count(labels_per_class, "labels_per_class")
+        self.hidden_units = check_hidden_units(hidden_units)
         self.classifier = build_classifier(NUM_CLASSES, hidden_units=self.hidden_units)
 
     def get_config(self):

@@ -7,9 +7,9 @@ from keras import ops
 
 from aae_helpers.data import NUM_CLASSES
 from aae_helpers.losses import classification_loss, gaussian_kl, gaussian_negative_log_likelihood
-from aae_helpers.models import build_classifier, build_decoder, build_gaussian_encoder
-from aae_helpers.trainers.base import (Trainer, check_codes, check_images, check_labels, in_batches,
-                                       split_batch)
+from aae_helpers.models import build_classifier, build_decoder, build_gaussian_encoder, check_hidden_units
+from aae_helpers.trainers.base import (Trainer, check_codes, check_images, check_labels, check_number,
+                                       in_batches, split_batch)
 from aae_helpers.trainers.semi_supervised import correct
 
 
@@ -29,10 +29,10 @@ class ClassifierVAE(Trainer):
                  classifier_weight=10.0, decoder_std=0.5, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.latent_dim = latent_dim
-        self.hidden_units = tuple(hidden_units)
+        self.hidden_units = check_hidden_units(hidden_units)
         self.activation = activation
-        self.classifier_weight = float(classifier_weight)
-        self.decoder_std = float(decoder_std)
+        self.classifier_weight = check_number(classifier_weight, "classifier_weight", allow_minimum=True)
+        self.decoder_std = check_number(decoder_std, "decoder_std")
         self.encoder = build_gaussian_encoder(latent_dim, self.hidden_units, activation, seed=seed)
         self.classifier = build_classifier(NUM_CLASSES, self.hidden_units, activation)
         self.decoder = build_decoder(latent_dim, num_classes=NUM_CLASSES,
