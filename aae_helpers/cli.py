@@ -142,13 +142,24 @@ def run_train(args) -> dict:
     return metrics
 
 
+def one_line(error) -> str:
+    """The error's message on one line (Keras and TensorFlow messages can span several)."""
+    return " ".join(str(error).split())
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         metrics = run_train(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"aae: error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"aae: error: {one_line(error)}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from aae_helpers.training import TrainingDivergedError  # already imported by run_train
+        if not isinstance(error, TrainingDivergedError):
+            raise
+        print(f"aae: error: {one_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("aae: interrupted; the last finished epoch is saved (continue with --resume).",
               file=sys.stderr)

@@ -209,6 +209,9 @@ def read_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.exists():
         raise FileNotFoundError(f"MNIST data path does not exist: {path}. Pass an mnist.npz "
                                 "file or a folder holding the four IDX files.")
+    if not (path.is_dir() or path.is_file()):
+        raise ValueError(f"MNIST data path {path} is neither a regular file nor a folder; pass an "
+                         "mnist.npz file or a folder holding the four IDX files.")
     return read_idx_folder(path) if path.is_dir() else read_npz(path)
 
 
@@ -307,6 +310,8 @@ def load_mnist(path: str | os.PathLike | None = None, *, validation_size: int = 
         download_timeout: seconds a stalled download may wait before falling back.
         fast: shrink to 2,000 train / 500 test digits; defaults to $AAE_FAST.
     """
+    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)):
+        raise ValueError(f"validation_size must be an integer number of digits, got {validation_size!r}.")
     arrays, source = _resolve(path, download, download_timeout)
     x_train, y_train = check_images_and_labels(arrays["x_train"], arrays["y_train"], f"{source} train split")
     x_test, y_test = check_images_and_labels(arrays["x_test"], arrays["y_test"], f"{source} test split")
@@ -331,6 +336,8 @@ def labelled_subset(data: MnistData, labels_per_class: int = 100,
 
     Returns images float32 (10 * labels_per_class, 784) and labels int64.
     """
+    if not isinstance(data, MnistData):
+        raise TypeError(f"data must be an MnistData (from load_mnist()), got {type(data).__name__}.")
     if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)) \
             or labels_per_class <= 0:
         raise ValueError(f"labels_per_class must be a positive integer, got {labels_per_class!r}.")

@@ -14,6 +14,19 @@ def _check_size(name, value):
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def check_hidden_units(hidden_units):
+    """hidden_units as a tuple of positive layer sizes, or a clear ValueError."""
+    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
+        raise ValueError(f"hidden_units must be a sequence of layer sizes such as (1000, 1000), "
+                         f"got {hidden_units!r}.")
+    units = tuple(hidden_units)
+    if not units:
+        raise ValueError(f"hidden_units must list at least one layer size, got {hidden_units!r}.")
+    for size in units:
+        _check_size("every hidden_units entry", size)
+    return units
+
+
 def _hidden_stack(inputs, hidden_units, activation, prefix):
     if not hidden_units:
         raise ValueError(f"hidden_units must list at least one layer size, got {hidden_units!r}.")

@@ -153,6 +153,10 @@ def load_trainer(path):
     try:
         trainer = keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
+        if "arbitrary code" in str(error) or "safe_mode" in str(error):
+            raise ValueError(f"{path} is not a saved AAE Wizard model: it holds Python code (such as a "
+                             "Lambda layer), and models are loaded in Keras safe mode, which never runs "
+                             "code from a file.") from error
         raise ValueError(f"{path} is not a saved AAE Wizard model ({type(error).__name__}: "
                          f"{str(error)[:200]}).") from error
     from aae_helpers.trainers.base import Trainer
@@ -246,6 +250,8 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
         raise TypeError(f"trainer must be an AAE Wizard trainer such as aae.Autoencoder(...), "
                         f"got {type(trainer).__name__}.")
     check_training_data(data)
+    if run_dir is not None:
+        _check_run_dir(run_dir)  # a folder that cannot be written fails now, not after an epoch
     if not getattr(trainer, "compiled", False):
         trainer.compile()
     history = {key: list(values) for key, values in (history or {}).items()}
