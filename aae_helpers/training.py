@@ -320,11 +320,14 @@ def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool
     """Train `trainer` for `epochs` (2 in fast mode), or load the run saved in `run_dir`.
 
     A saved run with the same trainer settings is loaded when it has enough
-    epochs and resumed when it has fewer; `retrain=True` starts afresh.
+    epochs and resumed when it has fewer; `retrain=True` starts afresh. A saved
+    run with other settings is never overwritten: it is moved to RUN_DIR-previous-N.
     Returns (trainer, history); use the returned trainer.
     """
     epochs = runtime.epochs_for_run(epochs)
     run_dir = Path(run_dir)
+    if not getattr(trainer, "compiled", False):
+        trainer.compile()
     if not retrain and (run_dir / STATE_FILE).is_file():
         state = read_state(run_dir)
         same = (state["trainer"] == type(trainer).__name__
@@ -341,9 +344,20 @@ def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool
             return saved, train(saved, data, epochs, batch_size=batch_size, run_dir=run_dir,
                                 initial_epoch=done, history=state["history"], verbose=verbose,
                                 callbacks=callbacks)
-        print(f"The model saved in {run_dir} was trained with other settings; training a new one.")
+        kept = _move_aside(run_dir)
+        print(f"The model saved in {run_dir} was trained with other settings; it was moved to "
+              f"{kept} and a new one is trained.")
     return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
                           verbose=verbose, callbacks=callbacks)
+
+
+def _move_aside(run_dir: Path) -> Path:
+    """Rename a run folder to the first free RUN_DIR-previous-N; returns the new path."""
+    number = 1
+    while (target := run_dir.with_name(f"{run_dir.name}-previous-{number}")).exists():
+        number += 1
+    os.replace(run_dir, target)
+    return target
 
 
 def resume(run_dir, data: MnistData, epochs: int, *, batch_size: int = 100, verbose="epochs"):

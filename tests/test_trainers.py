@@ -180,6 +180,11 @@ def test_fit_or_load_loads_instead_of_retraining(tiny_data, tmp_path, capsys):
                                     batch_size=50, verbose=0)
     assert "trained with other settings" in capsys.readouterr().out
     assert third.latent_dim == 3
+    # The first run was not overwritten: it was moved aside, intact and loadable.
+    kept = tmp_path.with_name(f"{tmp_path.name}-previous-1")
+    old, state = training.load_checkpoint(kept)
+    assert state["epochs_completed"] == 2 and old.latent_dim == 2
+    np.testing.assert_array_equal(old.encode(tiny_data.x_test), first.encode(tiny_data.x_test))
 
 
 def test_same_seed_gives_the_same_numbers(tiny_data):
