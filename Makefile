@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aae-installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
+# JupyterLab refuses to run as root (common on servers and in containers) unless told to.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test unit notebooks bench install clean-runs help
 
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	@echo "Starting JupyterLab on notebooks/ - open the http://$(HOST):$(PORT)/lab?token=... URL printed below."
 	@echo "On a remote server: ssh -L $(PORT):localhost:$(PORT) you@server, then open that URL locally."
-	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=$(HOST) --port=$(PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=$(HOST) --port=$(PORT) $(ROOT_FLAG)
 
 test: $(STAMP)
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
