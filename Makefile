@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make lab    - set up .venv if needed and start JupyterLab on notebooks/"
 	@echo "make test   - set up .venv if needed, run unit tests and every notebook (fast mode)"
-	@echo "make bench  - run the benchmarks in benchmarks/ (slow; writes benchmarks/results/)"
+	@echo "make bench  - time every trainer with and without XLA, side by side (benchmarks/)"
 
 install: $(STAMP)
 
@@ -41,7 +41,7 @@ notebooks: $(STAMP)
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_compile.py
 
 clean-runs:
 	rm -rf runs notebooks/runs
