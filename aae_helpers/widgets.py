@@ -65,7 +65,8 @@ class _Refresher:
 
 def _wire(controls, draw):
     """An Image showing draw()'s Figure, re-rendered once per change of any control's `value`."""
-    image = widgets.Image(format="png")
+    # flex-start: shown at the figure's own size, not stretched to the output area's width
+    image = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
     refresh = _Refresher(draw, image)
     for control in controls.values():
         for widget in control if isinstance(control, list) else [control]:
@@ -104,7 +105,8 @@ def _draw_style(trainer, seed):
 
 def _random_style_button(trainer, sliders, refresh, seed):
     """A button that sets every slider to a new prior sample (seed + 1, seed + 2, ...) in one render."""
-    button = widgets.Button(description="New random style", icon="random")
+    button = widgets.Button(description="New random style", icon="random",
+                            layout=widgets.Layout(width="auto"))
     clicks = [seed]
 
     def on_click(_):
