@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer TensorFlow C++ messa
 __version__ = "0.1.0"
 
 # Where `aae.NAME` is found, searched in this order.
-MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets")
+MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics")
 SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard")
 
 

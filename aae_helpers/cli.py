@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--prior-std", type=float, default=5.0)
     train.add_argument("--labels", type=int, default=1000,
                        help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10")
+    train.add_argument("--recipe", default=None, choices=("article", "improved"),
+                       help="semi-supervised-aae/baseline-classifier: 'article' (default, the article's "
+                            "dense networks) or 'improved' (small CNN, augmented digits, learning-rate decay)")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
@@ -73,6 +76,10 @@ def trainer_arguments(args) -> dict:
             raise ValueError(f"--labels must be a positive multiple of 10 (balanced classes), "
                              f"got {args.labels}.")
         kwargs["labels_per_class"] = args.labels // 10
+    if args.recipe is not None:
+        if name not in ("semi-supervised-aae", "baseline-classifier"):
+            raise ValueError(f"--recipe applies to semi-supervised-aae and baseline-classifier, not {name}.")
+        kwargs["recipe"] = args.recipe
     return kwargs
 
 

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from figure_checks import assert_finite  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from aae_helpers import diagrams, plots  # noqa: E402
@@ -18,20 +18,6 @@ from aae_helpers import diagrams, plots  # noqa: E402
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((40, 784), dtype=np.float32)
 LABELS = np.arange(40) % 10
-
-
-def assert_finite(fig):
-    """Every image, scatter, line and bar drawn in `fig` holds finite numbers."""
-    assert isinstance(fig, Figure)
-    for ax in fig.axes:
-        for image in ax.images:
-            assert np.all(np.isfinite(np.asarray(image.get_array(), dtype=float)))
-        for collection in ax.collections:
-            assert np.all(np.isfinite(collection.get_offsets()))
-        for line in ax.lines:
-            assert np.all(np.isfinite(line.get_xydata()))
-        for patch in ax.patches:
-            assert np.all(np.isfinite(patch.get_extents().bounds))
 
 
 @pytest.fixture(autouse=True)

@@ -28,8 +28,19 @@ def tiny_data():
                      labels[600:800], "test-subset")
 
 
+# Every trainer, plus the few-label models' improved recipe (CNN, augmentation, learning-rate decay).
+VARIANTS = list(TRAINERS) + ["semi-supervised-aae/improved", "baseline-classifier/improved"]
+
+
+def base(name):
+    """The TRAINERS key of a VARIANTS entry."""
+    return name.split("/")[0]
+
+
 def make(name, **extra):
     kwargs = dict(SMALL, **extra)
+    if "/" in name:
+        name, kwargs["recipe"] = name.split("/")
     if name in ("semi-supervised-aae", "baseline-classifier"):
         kwargs["labels_per_class"] = 20
     trainer = TRAINERS[name](**kwargs)
@@ -47,22 +58,22 @@ def outputs(trainer, images):
         trainer, aae.SupervisedAdversarialAutoencoder) else trainer.decode(encoded[0], np.arange(len(images)) % 10)]
 
 
-@pytest.mark.parametrize("name", list(TRAINERS))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_short_fit_lowers_the_loss_and_stays_finite(name, tiny_data):
     trainer = make(name)
     history = training.train(trainer, tiny_data, 4, batch_size=50, verbose=0)
-    loss = history[MAIN_LOSS[name]]
+    loss = history[MAIN_LOSS[base(name)]]
     assert len(loss) == 4
     assert all(np.isfinite(values).all() for values in history.values())
-    assert loss[-1] < loss[0], f"{name}: {MAIN_LOSS[name]} went {loss}"
-    assert f"val_{MAIN_LOSS[name]}" in history or name == "semi-supervised-aae"
+    assert loss[-1] < loss[0], f"{name}: {MAIN_LOSS[base(name)]} went {loss}"
+    assert f"val_{MAIN_LOSS[base(name)]}" in history or base(name) == "semi-supervised-aae"
 
 
-@pytest.mark.parametrize("name", list(TRAINERS))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_outputs_have_the_documented_shapes(name, tiny_data):
     trainer = make(name)
     images = tiny_data.x_test[:7]
-    if name == "baseline-classifier":
+    if base(name) == "baseline-classifier":
         probabilities = trainer.classify(images)
         assert probabilities.shape == (7, 10)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -71,7 +82,7 @@ def test_outputs_have_the_documented_shapes(name, tiny_data):
     encoded = trainer.encode(images)
     codes = encoded[1] if isinstance(encoded, tuple) else encoded
     assert codes.shape == (7, latent_dim)
-    if name in ("autoencoder", "aae"):
+    if base(name) in ("autoencoder", "aae"):
         decoded = trainer.decode(codes)
     else:
         decoded = trainer.generate(np.arange(7) % 10, z=codes)
@@ -80,7 +91,7 @@ def test_outputs_have_the_documented_shapes(name, tiny_data):
         assert trainer.classify(images).shape == (7, 10)
 
 
-@pytest.mark.parametrize("name", list(TRAINERS))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_evaluate_reports_the_test_metrics(name, tiny_data):
     trainer = make(name)
     images, labels = trainer.evaluation_data(tiny_data)
@@ -91,14 +102,14 @@ def test_evaluate_reports_the_test_metrics(name, tiny_data):
                 "semi-supervised-aae": {"reconstruction_loss", "classification_loss", "accuracy"},
                 "baseline-classifier": {"classification_loss", "accuracy"},
                 "vae": {"loss", "vae_loss", "reconstruction_loss", "kl_loss", "classification_loss",
-                        "accuracy"}}[name]
+                        "accuracy"}}[base(name)]
     assert expected <= set(results)
     assert all(np.isfinite(results[key]) for key in expected)
     if "accuracy" in results:
         assert 0.0 <= results["accuracy"] <= 1.0
 
 
-@pytest.mark.parametrize("name", list(TRAINERS))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_each_phase_updates_only_its_own_variables(name, tiny_data, monkeypatch):
     trainer = make(name)
     trainer.run_eagerly = True
@@ -134,7 +145,7 @@ def test_phase_variables_match_the_algorithm():
     assert ids(ss.encoder.get_layer("class_logits").trainable_variables) <= classifier
 
 
-@pytest.mark.parametrize("name", list(TRAINERS))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_save_and_load_round_trip_gives_identical_outputs(name, tiny_data, tmp_path):
     trainer = make(name)
     training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
@@ -152,7 +163,7 @@ def test_save_and_load_round_trip_gives_identical_outputs(name, tiny_data, tmp_p
     np.testing.assert_array_equal(trainer.seed_generator.state.numpy(), loaded.seed_generator.state.numpy())
 
 
-@pytest.mark.parametrize("name", ["aae", "semi-supervised-aae", "vae"])
+@pytest.mark.parametrize("name", ["aae", "semi-supervised-aae", "vae", "semi-supervised-aae/improved"])
 def test_resume_continues_exactly_where_training_stopped(name, tiny_data, tmp_path):
     straight = make(name)
     straight_history = training.train(straight, tiny_data, 3, batch_size=50, verbose=0)
@@ -241,3 +252,27 @@ def test_the_trainer_table_names_every_model():
                               "baseline-classifier", "vae"]
     with pytest.raises(ValueError, match="unknown model 'gan'"):
         aae.get_trainer_class("gan")
+
+
+@pytest.mark.parametrize("model", ["semi-supervised-aae", "baseline-classifier"])
+def test_an_unknown_recipe_is_refused(model):
+    with pytest.raises(ValueError, match=r"recipe must be one of article, improved, got 'fancy'"):
+        TRAINERS[model](recipe="fancy")
+
+
+def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
+    from aae_helpers.trainers.semi_supervised import LEARNING_RATE_HALF_LIFE
+
+    trainer = make("semi-supervised-aae/improved")
+    images = tiny_data.x_test[:20]
+    augmented = np.asarray(trainer.augment(images))
+    assert augmented.shape == images.shape and 0 <= augmented.min() and augmented.max() <= 1
+    assert np.abs(augmented - images).mean() > 0.02                       # the digits moved
+    np.testing.assert_array_equal(make("semi-supervised-aae").augment(images), images)  # article: untouched
+    training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+    for optimizer in trainer.phase_optimizers.values():
+        steps = int(optimizer.iterations)
+        expected = 2e-3 * 0.5 ** ((steps - 1) / LEARNING_RATE_HALF_LIFE)  # set before the last step
+        np.testing.assert_allclose(float(optimizer.learning_rate), expected, rtol=1e-5)
+    assert trainer.compile_settings["beta_1"] == 0.5
+    assert make("semi-supervised-aae").compile_settings["beta_1"] == 0.9

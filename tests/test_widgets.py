@@ -8,7 +8,7 @@ import ipywidgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from figure_checks import assert_finite  # noqa: E402
 
 import aae_helpers.widgets as explorers  # noqa: E402
 from aae_helpers.priors import PRIORS, sample_prior  # noqa: E402
@@ -62,19 +62,6 @@ def no_pyplot_figures_left():
     plt.close("all")
     yield
     assert plt.get_fignums() == []
-
-
-def assert_finite(fig):
-    assert isinstance(fig, Figure)
-    for ax in fig.axes:
-        for image in ax.images:
-            assert np.all(np.isfinite(np.asarray(image.get_array(), dtype=float)))
-        for collection in ax.collections:
-            assert np.all(np.isfinite(collection.get_offsets()))
-        for line in ax.lines:
-            assert np.all(np.isfinite(np.asarray(line.get_xydata(), dtype=float)))
-        for patch in ax.patches:
-            assert np.all(np.isfinite(patch.get_extents().bounds))
 
 
 def drive(explorer, control, values):

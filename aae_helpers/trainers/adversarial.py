@@ -59,20 +59,41 @@ class AdversarialAutoencoder(Autoencoder):
         real_logits = self.discriminator(prior_samples, training=training)
         return discriminator_loss(real_logits, fake_logits), generator_loss(fake_logits)
 
+    # Encode each batch once for phases 2 and 3 (the same numbers, one encoder pass less per
+    # step): the discriminator phase changes no encoder weight, so the codes the generator
+    # phase would compute again are the ones the discriminator phase saw. False: encode twice.
+    share_codes = True
+
     def train_step(self, data):
         images, labels = split_batch(data)
         # 1) Reconstruction phase: encoder + decoder.
         with tf.GradientTape() as tape:
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, True))
         self.apply_phase("autoencoder", tape, rec_loss)
-        # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
-        with tf.GradientTape() as tape:
-            disc_loss, _ = self.regularization_losses(images, training=True)
-        self.apply_phase("discriminator", tape, disc_loss)
-        # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
-        with tf.GradientTape() as tape:
-            _, gen_loss = self.regularization_losses(images, training=True)
-        self.apply_phase("generator", tape, gen_loss)
+        if not self.share_codes:
+            # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
+            with tf.GradientTape() as tape:
+                disc_loss, _ = self.regularization_losses(images, training=True)
+            self.apply_phase("discriminator", tape, disc_loss)
+            # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
+            with tf.GradientTape() as tape:
+                _, gen_loss = self.regularization_losses(images, training=True)
+            self.apply_phase("generator", tape, gen_loss)
+        else:
+            generator_tape = tf.GradientTape()
+            with generator_tape:  # recorded now, resumed in phase 3 for the encoder's gradient
+                codes = self.encoder(images, training=True)
+            # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
+            with tf.GradientTape() as tape:
+                prior_samples = self.draw_prior(ops.shape(images)[0])
+                disc_loss = discriminator_loss(self.discriminator(prior_samples, training=True),
+                                               self.discriminator(tf.stop_gradient(codes), training=True))
+            self.apply_phase("discriminator", tape, disc_loss)
+            # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
+            with generator_tape:
+                self.draw_prior(ops.shape(images)[0])  # unused; keeps the seed stream as before
+                gen_loss = generator_loss(self.discriminator(codes, training=True))
+            self.apply_phase("generator", generator_tape, gen_loss)
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss)
 

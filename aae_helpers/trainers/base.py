@@ -163,15 +163,28 @@ class Trainer(SavesSeedState, keras.Model):
         """{phase name: the trainable variables that phase's optimizer updates}."""
         raise NotImplementedError
 
-    def compile(self, learning_rate=1e-3, beta_1=0.9, jit_compile=False, steps_per_execution=1):
-        """One Adam per phase (the articles: learning rate 1e-3, beta_1 0.9)."""
+    def compile(self, learning_rate=1e-3, beta_1=None, jit_compile=False, steps_per_execution=1,
+                fused_adam=False):
+        """One Adam per phase (the articles: learning rate 1e-3, beta_1 0.9; None: default_beta_1).
+
+        `steps_per_execution` > 1 runs that many steps per compiled call (same results; each
+        epoch's step count must then be a multiple of it). `fused_adam=True` updates with
+        TensorFlow's fused Adam kernel: the same formula, ~4x less memory traffic, but its
+        float32 rounding of (1 - beta) differs from Keras' in the last bits, so seeded runs
+        do not repeat Keras-Adam runs bit for bit (benchmarks/bench_speed.py measures it).
+        """
         learning_rate = check_number(learning_rate, "learning_rate")
+        beta_1 = self.default_beta_1 if beta_1 is None else beta_1
         if isinstance(beta_1, bool) or not isinstance(beta_1, (int, float, np.integer, np.floating)) \
                 or not 0 <= beta_1 < 1:
             raise ValueError(f"beta_1 must be a number in [0, 1), got {beta_1!r}.")
+        steps_per_execution = check_count(steps_per_execution, "steps_per_execution")
         self.compile_settings = {"learning_rate": float(learning_rate), "beta_1": float(beta_1),
                                  "jit_compile": jit_compile,
                                  "steps_per_execution": int(steps_per_execution)}
+        if fused_adam:  # recorded only when on, so runs saved before the option still match
+            self.compile_settings["fused_adam"] = True
+        self.fused_adam = bool(fused_adam)
         self.phase_optimizers = {}
         for phase in self.phases:
             optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name=f"{phase}_optimizer")
@@ -179,6 +192,15 @@ class Trainer(SavesSeedState, keras.Model):
             self.phase_optimizers[phase] = optimizer
         super().compile(optimizer=self.phase_optimizers[self.phases[0]], jit_compile=jit_compile,
                         steps_per_execution=steps_per_execution)
+
+    def fit(self, *args, **kwargs):
+        """keras.Model.fit, refusing epochs that steps_per_execution does not divide (Keras
+        would silently run whole executions past the end of the epoch)."""
+        steps, per_call = kwargs.get("steps_per_epoch"), self.steps_per_execution
+        if steps and per_call > 1 and steps % per_call:
+            raise ValueError(f"steps_per_epoch={steps} is not a multiple of steps_per_execution="
+                             f"{per_call}; compile with a steps_per_execution that divides it.")
+        return super().fit(*args, **kwargs)
 
     def get_compile_config(self):
         return dict(getattr(self, "compile_settings", {}))
@@ -193,7 +215,11 @@ class Trainer(SavesSeedState, keras.Model):
         """Update only the variables that belong to `phase`."""
         variables = self.phase_variables()[phase]
         gradients = tape.gradient(loss, variables)
-        self.phase_optimizers[phase].apply_gradients(zip(gradients, variables))
+        optimizer = self.phase_optimizers[phase]
+        if getattr(self, "fused_adam", False):
+            fused_adam_update(optimizer, gradients, variables)
+        else:
+            optimizer.apply_gradients(zip(gradients, variables))
 
     def record(self, **values):
         """Update the named trackers; returns their running means (what the progress bar shows)."""
@@ -221,6 +247,26 @@ class Trainer(SavesSeedState, keras.Model):
     def sample_prior(self, name, num_samples, latent_dim, **options):
         from aae_helpers.priors import sample_prior
         return sample_prior(name, num_samples, latent_dim, seed=self.seed_generator, **options)
+
+
+def fused_adam_update(optimizer, gradients, variables):
+    """What keras.optimizers.Adam.apply_gradients does (no clipping, decay or EMA), in one fused
+    kernel per variable; uses and advances the optimizer's own moments and step counter."""
+    if not optimizer.built:
+        optimizer.build(variables)
+    step = tf.cast(optimizer.iterations + 1, tf.float32)
+    beta_1, beta_2 = tf.constant(optimizer.beta_1, tf.float32), tf.constant(optimizer.beta_2, tf.float32)
+    learning_rate = tf.cast(optimizer.learning_rate, tf.float32)
+    epsilon = tf.constant(optimizer.epsilon, tf.float32)
+    beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
+    for gradient, variable in zip(gradients, variables):
+        index = optimizer._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.value.handle, m=optimizer._momentums[index].value.handle,
+            v=optimizer._velocities[index].value.handle, beta1_power=beta_1_power,
+            beta2_power=beta_2_power, lr=learning_rate, beta1=beta_1, beta2=beta_2, epsilon=epsilon,
+            grad=tf.cast(gradient, variable.dtype))
+    optimizer.iterations.assign_add(1)
 
 
 def split_batch(data):

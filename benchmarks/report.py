@@ -1,0 +1,69 @@
+"""Print the README's benchmark tables from the saved results in benchmarks/results/.
+
+Usage: .venv/bin/python benchmarks/report.py
+Every number comes from a JSON file a benchmark script wrote; nothing is typed in by hand.
+"""
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load(name):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def seconds_list(values):
+    return ", ".join("never" if value is None else f"{value:.0f}" for value in values)
+
+
+def accuracy_table():
+    lines = ["| recipe | model | test accuracy, mean ± std | per seed | training time (median) "
+             "| seconds to 98%, per seed | seconds to 99%, per seed |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for recipe in ("article", "improved"):
+        result = load(f"accuracy-{recipe}.json")
+        if result is None:
+            continue
+        for model, row in result["summary"].items():
+            finals = [run["final_accuracy"] for run in result["runs"] if run["model"] == model]
+            epochs = next(run["epochs"] for run in result["runs"] if run["model"] == model)
+            lines.append(f"| {recipe} | {model} ({epochs} epochs) | {row['final_accuracy_mean']:.2%} ± "
+                         f"{row['final_accuracy_std']:.2%} | {', '.join(f'{a:.2%}' for a in finals)} | "
+                         f"{row['train_seconds_median']:.0f} s | {seconds_list(row['seconds_to']['0.98'])} | "
+                         f"{seconds_list(row['seconds_to']['0.99'])} |")
+    return "\n".join(lines)
+
+
+def quality_table():
+    result = load("model_quality.json")
+    if result is None:
+        return ""
+    lines = ["| notebook | model | epochs | test MSE per pixel | MMD² codes vs prior "
+             "| MMD² prior vs prior (reference) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in result["models"].items():
+        match = row.get("prior_match") or {}
+        mmd = f"{match['mmd2_codes_vs_prior']:.4f}" if match else "—"
+        reference = f"{match['mmd2_prior_vs_prior']:.4f}" if match else "—"
+        if name == "autoencoder":
+            mmd += " (no prior; contrast)"
+        lines.append(f"| {row['notebook'][:2]} | {name} | {row['settings']['epochs']} | "
+                     f"{row['test_mse_per_pixel']:.4f} | {mmd} | {reference} |")
+    vae = result["models"].get("vae", {}).get("evaluate")
+    if vae:
+        lines += ["", "| VAE (05) on the test set | value |", "| --- | --- |"]
+        lines += [f"| {key} | {value:.4f} |" for key, value in vae.items()]
+    return "\n".join(lines)
+
+
+def main():
+    for title, text in (("Few-label accuracy", accuracy_table()), ("Model quality", quality_table())):
+        if text:
+            print(f"## {title}\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

