@@ -140,7 +140,8 @@ def main():
             epochs = args.epochs or EPOCHS[args.recipe][model]
             runs.append(train_and_score(model, args.recipe, seed, data, epochs, args.labels,
                                         every=SCORE_EVERY[model]))
-            result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "data": data.source,
+            result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                      "data": Path(args.data).name + (" (validation split)" if args.validation else ""),
                       "num_train": len(data.x_train), "num_scored": len(data.x_test),
                       "labels": args.labels, "summary": summarize(runs), "runs": runs}
             out.write_text(json.dumps(result, indent=1) + "\n")
