@@ -297,7 +297,7 @@ def main(argv=None) -> int:
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "data": {"path": str(Path(args.data).resolve().relative_to(ROOT))
                        if Path(args.data).resolve().is_relative_to(ROOT) else args.data,
-                       "source": data.source, "num_train": len(data.x_train), "num_test": len(data.x_test)},
+                       "num_train": len(data.x_train), "num_test": len(data.x_test)},
               "seed": SEED, "batch_size": BATCH_SIZE, "quick": args.quick, "epochs_scale": args.epochs_scale,
               "mmd": {"estimator": "unbiased MMD^2, sum of 5 Gaussian kernels (aae_helpers.metrics.mmd)",
                       "bandwidths": "0.25, 0.5, 1, 2, 4 x the median pairwise distance of the prior sample",
