@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from aae_helpers.checks import numeric_array
+
 __all__ = ["mmd", "median_bandwidths", "mmd_permutation_test", "MmdTest"]
 
 BANDWIDTH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median pairwise distance
@@ -43,15 +45,7 @@ class MmdTest(NamedTuple):
 
 def _check_sample(values, name: str) -> np.ndarray:
     """float64 (n, d) with n >= 2, finite; or a ValueError saying what was received."""
-    try:
-        array = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be a numeric array of shape (n, d), got a ragged "
-                         f"{type(values).__name__} (rows of different lengths).") from None
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must be a numeric array (floats or integers) of shape (n, d), "
-                         f"got {type(values).__name__} of dtype {array.dtype}.")
+    array = numeric_array(values, name, "(n, d)", dtype=np.float64)
     if array.ndim != 2:
         hint = " (for n scalars use x.reshape(-1, 1))" if array.ndim == 1 else ""
         raise ValueError(f"{name} must be a 2-D array of shape (n, d): n points of d numbers each; "
@@ -59,7 +53,6 @@ def _check_sample(values, name: str) -> np.ndarray:
     if array.shape[0] < 2 or array.shape[1] < 1:
         raise ValueError(f"{name} must hold at least 2 points of at least 1 number each (the unbiased "
                          f"estimate leaves out each point's kernel with itself); got shape {array.shape}.")
-    array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):
         bad = int(np.count_nonzero(~np.isfinite(array).all(axis=1)))
         raise ValueError(f"{name} contains NaN or infinite values ({bad} of its {len(array)} rows); "

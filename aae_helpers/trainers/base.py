@@ -6,25 +6,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from aae_helpers.checks import numeric_array
 from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES, MnistData
 from aae_helpers.models import SavesSeedState
 
 PREDICT_BATCH = 2000
 SEED_LIMIT = 2**32
-
-
-def _numeric_array(values, name, expected):
-    """values as a float32 array, or a clear ValueError for text, booleans, complex or ragged input."""
-    try:
-        array = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be a numeric array of shape {expected}, got a ragged "
-                         f"{type(values).__name__} (rows of different lengths).") from None
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must be a numeric array (floats or integers) of shape {expected}, "
-                         f"got {type(values).__name__} of dtype {array.dtype}.")
-    return array.astype(np.float32, copy=False)
 
 
 def check_number(value, name, minimum=0.0, allow_minimum=False):
@@ -46,7 +33,7 @@ def check_count(value, name):
 
 def check_images(images, name="images"):
     """float32 (n, 784) in [0, 1], or a clear ValueError saying what was received."""
-    array = _numeric_array(images, name, "(n, 784)")
+    array = numeric_array(images, name, "(n, 784)")
     if array.ndim == 3 and array.shape[1:] == (28, 28):
         array = array.reshape(len(array), IMAGE_SIZE)
     if array.ndim != 2 or array.shape[1] != IMAGE_SIZE:
@@ -74,7 +61,7 @@ def check_labels(labels, count=None, name="labels"):
 
 def check_codes(z, latent_dim, name="z"):
     """float32 (n, latent_dim) finite, or a clear ValueError."""
-    array = _numeric_array(z, name, f"(n, {latent_dim})")
+    array = numeric_array(z, name, f"(n, {latent_dim})")
     if array.ndim == 1 and array.shape[0] == latent_dim:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != latent_dim:
