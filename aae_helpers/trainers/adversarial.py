@@ -51,13 +51,16 @@ class AdversarialAutoencoder(Autoencoder):
     def reconstruct_batch(self, images, labels, training):
         return self.decoder(self.encoder(images, training=training), training=training)
 
-    def regularization_losses(self, images, training):
-        """(discriminator_loss, generator_loss) for one batch of images."""
-        codes = self.encoder(images, training=training)
-        prior_samples = self.draw_prior(ops.shape(images)[0])
+    def adversarial_losses(self, codes, training):
+        """(discriminator_loss, generator_loss) for a batch of codes against as many prior samples."""
+        prior_samples = self.draw_prior(ops.shape(codes)[0])
         fake_logits = self.discriminator(codes, training=training)
         real_logits = self.discriminator(prior_samples, training=training)
         return discriminator_loss(real_logits, fake_logits), generator_loss(fake_logits)
+
+    def regularization_losses(self, images, training):
+        """(discriminator_loss, generator_loss) for one batch of images."""
+        return self.adversarial_losses(self.encoder(images, training=training), training)
 
     # Encode each batch once for phases 2 and 3 (the same numbers, one encoder pass less per
     # step): the discriminator phase changes no encoder weight, so the codes the generator
@@ -85,14 +88,11 @@ class AdversarialAutoencoder(Autoencoder):
                 codes = self.encoder(images, training=True)
             # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
             with tf.GradientTape() as tape:
-                prior_samples = self.draw_prior(ops.shape(images)[0])
-                disc_loss = discriminator_loss(self.discriminator(prior_samples, training=True),
-                                               self.discriminator(tf.stop_gradient(codes), training=True))
+                disc_loss, _ = self.adversarial_losses(tf.stop_gradient(codes), training=True)
             self.apply_phase("discriminator", tape, disc_loss)
             # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
             with generator_tape:
-                self.draw_prior(ops.shape(images)[0])  # unused; keeps the seed stream as before
-                gen_loss = generator_loss(self.discriminator(codes, training=True))
+                _, gen_loss = self.adversarial_losses(codes, training=True)
             self.apply_phase("generator", generator_tape, gen_loss)
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss)
