@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10")
     train.add_argument("--recipe", default=None, choices=("article", "improved"),
                        help="semi-supervised-aae/baseline-classifier: 'article' (default, the article's "
-                            "dense networks) or 'improved' (small CNN, augmented digits, learning-rate decay)")
+                            "dense networks) or 'improved' (small batch-normalized CNN, augmented digits, "
+                            "learning-rate decay)")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")

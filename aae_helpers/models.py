@@ -153,13 +153,14 @@ CONV_FILTERS = (32, 64, 128)
 
 
 def build_conv_encoder(latent_dim=10, num_classes=NUM_CLASSES, filters=CONV_FILTERS, dense_units=256,
-                       input_noise=0.0, dropout=0.0, name="encoder"):
+                       batch_norm=False, input_noise=0.0, dropout=0.0, name="encoder"):
     """images (batch, 784) -> [class_logits (batch, num_classes), z (batch, latent_dim)].
 
     Optional Gaussian input noise, then 3x3 conv + 2x2 max-pool blocks (28 -> 14 -> 7 -> 3), a dense
     layer, optional dropout; noise and dropout act only in training. Off by default: in the
     semi-supervised AAE they made the adversarial phases wreck the class head (validation accuracy
-    stayed near chance). latent_dim=0: class_logits alone (a classifier).
+    stayed near chance). batch_norm=True normalizes each convolution's and the dense layer's
+    outputs before the ReLU. latent_dim=0: class_logits alone (a classifier).
     """
     if latent_dim != 0:
         _check_size("latent_dim", latent_dim)
@@ -170,12 +171,14 @@ def build_conv_encoder(latent_dim=10, num_classes=NUM_CLASSES, filters=CONV_FILT
         x = layers.GaussianNoise(input_noise, name="input_noise")(x)
     for index, count in enumerate(filters):
         _check_size("every filters entry", count)
-        x = layers.Conv2D(count, 3, padding="same", activation="relu", name=f"{name}_conv_{index + 1}")(x)
+        x = _conv_or_dense(layers.Conv2D(count, 3, padding="same", use_bias=not batch_norm,
+                                         name=f"{name}_conv_{index + 1}"), x, batch_norm)
         x = layers.MaxPooling2D(2, name=f"{name}_pool_{index + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout_1")(x)
-    features = layers.Dense(dense_units, activation="relu", name=f"{name}_hidden")(x)
+    features = _conv_or_dense(layers.Dense(dense_units, use_bias=not batch_norm, name=f"{name}_hidden"),
+                              x, batch_norm)
     if dropout:
         features = layers.Dropout(dropout, name="dropout_2")(features)
     class_logits = layers.Dense(num_classes, name="class_logits")(features)
@@ -183,6 +186,14 @@ def build_conv_encoder(latent_dim=10, num_classes=NUM_CLASSES, filters=CONV_FILT
         return keras.Model(images, class_logits, name=name)
     z = layers.Dense(latent_dim, name="z")(features)
     return keras.Model(images, [class_logits, z], name=name)
+
+
+def _conv_or_dense(layer, x, batch_norm):
+    """layer(x), batch-normalized when asked, then ReLU."""
+    x = layer(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{layer.name}_norm")(x)
+    return layers.Activation("relu", name=f"{layer.name}_relu")(x)
 
 
 def build_conv_decoder(latent_dim=10, num_classes=NUM_CLASSES, filters=(32, 16), name="decoder"):

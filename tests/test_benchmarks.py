@@ -37,3 +37,21 @@ def test_quick_speed_benchmark_prints_a_ratio_table_and_writes_json(tmp_path):
     assert rows["plain"]["gflop_per_step"] == rows["ref"]["gflop_per_step"] > 0
     assert report["peak_used_gflop_per_s"] > 0
     assert not out.with_name(out.name + ".tmp").exists()
+
+
+def test_accuracy_table_reports_each_models_mean_spread_and_thresholds():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from report import accuracy_table
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    runs = [{"model": "baseline-classifier", "epochs": 150, "final_accuracy": accuracy}
+            for accuracy in (0.97, 0.98, 0.99)]
+    summary = {"baseline-classifier": {"final_accuracy_mean": 0.98, "final_accuracy_std": 0.01,
+                                       "train_seconds_median": 61.4,
+                                       "seconds_to": {"0.98": [None, 50.2, 40.0], "0.99": [None, None, 59.9]}}}
+    table = accuracy_table({"improved": {"summary": summary, "runs": runs}})
+    header, rule, row = table.splitlines()
+    assert cells(row) == ["improved", "baseline-classifier (150 epochs)", "98.00% ± 1.00%",
+                          "97.00%, 98.00%, 99.00%", "61 s", "never, 50, 40", "never, never, 60"]
+    assert len(cells(header)) == len(cells(row)) == len(cells(rule))

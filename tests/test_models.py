@@ -263,3 +263,29 @@ def test_bad_hidden_units(builder, hidden_units, message):
 
 def test_article_defaults():
     assert models.HIDDEN_UNITS == (1000, 1000)
+
+
+# ----------------------------------------------------------------------------
+# The improved recipe's convolutional encoder
+def test_conv_encoder_heads_and_classifier_only_shapes():
+    logits, z = models.build_conv_encoder(latent_dim=3, num_classes=10)(images(4))
+    assert numpy(logits).shape == (4, 10) and numpy(z).shape == (4, 3)
+    assert numpy(models.build_conv_encoder(latent_dim=0, num_classes=10)(images(4))).shape == (4, 10)
+
+
+def test_conv_encoder_batch_norm_layers_only_when_asked():
+    def norms(model):
+        return [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms(models.build_conv_encoder(latent_dim=2, batch_norm=False)) == []
+    assert len(norms(models.build_conv_encoder(latent_dim=2, batch_norm=True))) == 4  # 3 convs + dense
+
+
+def test_conv_encoder_batch_norm_uses_batch_statistics_only_in_training():
+    encoder = models.build_conv_encoder(latent_dim=0, num_classes=10, batch_norm=True)
+    first, others = images(1, seed=1), images(7, seed=2)
+    alone = numpy(encoder(first, training=False))
+    with_others = numpy(encoder(np.concatenate([first, others]), training=False))[:1]
+    np.testing.assert_allclose(alone, with_others, rtol=1e-5, atol=1e-5)
+    trained_alone = numpy(encoder(np.concatenate([first, first]), training=True))[:1]
+    trained_with_others = numpy(encoder(np.concatenate([first, others]), training=True))[:1]
+    assert np.abs(trained_alone - trained_with_others).max() > 1e-3

@@ -278,7 +278,7 @@ def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
     assert make("semi-supervised-aae").compile_settings["beta_1"] == 0.9
 
 
-@pytest.mark.parametrize("name", ["aae", "supervised-aae"])
+@pytest.mark.parametrize("name", ["aae", "supervised-aae", "semi-supervised-aae"])
 def test_sharing_the_codes_between_phases_changes_no_number(name, tiny_data):
     """share_codes (one encoder pass for the discriminator and generator phases) is pure speed."""
     runs = []

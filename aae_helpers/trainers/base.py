@@ -182,7 +182,12 @@ class Trainer(SavesSeedState, keras.Model):
 
     def fit(self, *args, **kwargs):
         """keras.Model.fit, refusing epochs that steps_per_execution does not divide (Keras
-        would silently run whole executions past the end of the epoch)."""
+        would silently run whole executions past the end of the epoch). For a tf.data.Dataset
+        (make_dataset's batches are already shuffled) shuffle defaults to False, which Keras
+        would otherwise ignore with a warning."""
+        data = args[0] if args else kwargs.get("x")
+        if isinstance(data, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)
         steps, per_call = kwargs.get("steps_per_epoch"), self.steps_per_execution
         if steps and per_call > 1 and steps % per_call:
             raise ValueError(f"steps_per_epoch={steps} is not a multiple of steps_per_execution="

@@ -21,6 +21,9 @@ RECIPES = ("article", "improved")
 # The improved recipe halves every learning rate each LEARNING_RATE_HALF_LIFE optimizer steps.
 LEARNING_RATE_HALF_LIFE = 500
 IMPROVED_DISCRIMINATOR_UNITS = (256, 256)
+# Saved with every improved-recipe run; 2 added batch normalization to the encoder, so a run saved
+# under version 1 has other layers (fit_or_load moves such a run aside and trains afresh).
+IMPROVED_RECIPE_VERSION = 2
 
 
 def check_recipe(recipe):
@@ -34,15 +37,26 @@ class RecipeMixin:
     """What the improved recipe adds to a trainer's step: augmented digits and a decaying learning rate.
 
     'article': the article's dense networks, no augmentation, a constant learning rate.
-    'improved': a small CNN (models.build_conv_encoder / build_conv_decoder), every training
+    'improved': a small batch-normalized CNN (models.build_conv_encoder / build_conv_decoder), every training
     batch randomly shifted, rotated and zoomed (models.build_augmenter), each Adam's learning rate
     halved every LEARNING_RATE_HALF_LIFE steps, beta_1 0.5, 256-256 discriminators. Chosen on a
     validation split of the training digits (benchmarks/semi_supervised_accuracy.py --validation).
     """
 
     def recipe_config(self):
-        """{'recipe': ...} for get_config, empty for 'article' so runs saved before recipes still match."""
-        return {} if self.recipe == "article" else {"recipe": self.recipe}
+        """{'recipe': ..., 'recipe_version': ...} for get_config; empty for 'article', so runs saved
+        before recipes existed still match."""
+        if self.recipe == "article":
+            return {}
+        return {"recipe": self.recipe, "recipe_version": IMPROVED_RECIPE_VERSION}
+
+    @staticmethod
+    def check_recipe_version(recipe, version):
+        """A clear ValueError for a saved improved-recipe run from an older version of the recipe."""
+        if recipe == "improved" and version not in (None, IMPROVED_RECIPE_VERSION):
+            raise ValueError(f"This run was saved with version {version!r} of the improved recipe; this "
+                             f"version of aae_helpers builds version {IMPROVED_RECIPE_VERSION}, whose "
+                             "layers differ. Retrain it (aae.fit_or_load moves the old run aside).")
 
     @property
     def default_beta_1(self):
@@ -79,7 +93,7 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
     """Encoder heads y (softmax, 10) and z (latent_dim); D_cat on y, D_gauss on z; decoder([y, z]).
 
     recipe='article' (default): the article's dense 784-1000-1000 networks. recipe='improved': see
-    RecipeMixin (convolutional encoder and decoder, augmentation, dropout, learning-rate decay).
+    RecipeMixin (convolutional encoder and decoder, augmentation, learning-rate decay).
     """
 
     phases = ("autoencoder", "discriminator", "generator", "classifier")
@@ -87,8 +101,9 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
                      "classification_loss", "accuracy")
 
     def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100,
-                 hidden_units=None, recipe="article", seed=0, **kwargs):
+                 hidden_units=None, recipe="article", seed=0, recipe_version=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
+        self.check_recipe_version(recipe, recipe_version)
         self.latent_dim = latent_dim
         self.prior_std = check_number(prior_std, "prior_std")
         self.labels_per_class = check_count(labels_per_class, "labels_per_class")
@@ -102,11 +117,16 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
             self.decoder = build_decoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
             self.augmenter = None
         else:
-            self.encoder = build_conv_encoder(latent_dim, NUM_CLASSES)
+            self.encoder = build_conv_encoder(latent_dim, NUM_CLASSES, batch_norm=True)
             self.decoder = build_conv_decoder(latent_dim, NUM_CLASSES)
             self.augmenter = build_augmenter(seed=self.seed)
         self.category_discriminator = build_discriminator(NUM_CLASSES, self.hidden_units,
                                                           name="category_discriminator")
+        # True: encode each unlabelled batch once for phase 2's discriminator and generator steps
+        # (the same numbers, one encoder pass less): the discriminator step changes no encoder
+        # weight. Not under the improved recipe, where each encoder pass in training also updates
+        # batch normalization's running statistics, so sharing would change them.
+        self.share_codes = recipe == "article"
         self.style_discriminator = build_discriminator(latent_dim, self.hidden_units,
                                                        name="style_discriminator")
 
@@ -135,9 +155,10 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
                                  min(batch_size, len(labelled_labels)), steps, self.seed + 1, first_epoch)
         return tf.data.Dataset.zip((unlabelled, labelled))
 
-    def regularization_losses(self, images, training):
-        class_logits, z = self.encoder(images, training=training)
-        batch = ops.shape(images)[0]
+    def adversarial_losses(self, class_logits, z, training):
+        """(discriminator_loss, generator_loss) of D_cat on softmax(class_logits) and D_gauss on z,
+        each against as many prior samples."""
+        batch = ops.shape(z)[0]
         categories = sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)
         styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
         fake_cat = self.category_discriminator(ops.softmax(class_logits), training=training)
@@ -145,6 +166,10 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
         disc_loss = (discriminator_loss(self.category_discriminator(categories, training=training), fake_cat)
                      + discriminator_loss(self.style_discriminator(styles, training=training), fake_style))
         return disc_loss, generator_loss(fake_cat) + generator_loss(fake_style)
+
+    def regularization_losses(self, images, training):
+        """(discriminator_loss, generator_loss) for one batch of images."""
+        return self.adversarial_losses(*self.encoder(images, training=training), training)
 
     def reconstruct_batch(self, images, training):
         class_logits, z = self.encoder(images, training=training)
@@ -158,14 +183,26 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
         with tf.GradientTape() as tape:
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
         self.apply_phase("autoencoder", tape, rec_loss)
-        # 2) Regularization phase: D_cat and D_gauss learn to spot the encoder's y and z.
-        with tf.GradientTape() as tape:
-            disc_loss, _ = self.regularization_losses(images, training=True)
-        self.apply_phase("discriminator", tape, disc_loss)
-        #    ... then the encoder learns to fool both.
-        with tf.GradientTape() as tape:
-            _, gen_loss = self.regularization_losses(images, training=True)
-        self.apply_phase("generator", tape, gen_loss)
+        if not self.share_codes:
+            # 2) Regularization phase: D_cat and D_gauss learn to spot the encoder's y and z.
+            with tf.GradientTape() as tape:
+                disc_loss, _ = self.regularization_losses(images, training=True)
+            self.apply_phase("discriminator", tape, disc_loss)
+            #    ... then the encoder learns to fool both.
+            with tf.GradientTape() as tape:
+                _, gen_loss = self.regularization_losses(images, training=True)
+            self.apply_phase("generator", tape, gen_loss)
+        else:
+            generator_tape = tf.GradientTape()
+            with generator_tape:  # recorded now, resumed below for the encoder's gradient
+                class_logits, z = self.encoder(images, training=True)
+            with tf.GradientTape() as tape:
+                disc_loss, _ = self.adversarial_losses(tf.stop_gradient(class_logits), tf.stop_gradient(z),
+                                                       training=True)
+            self.apply_phase("discriminator", tape, disc_loss)
+            with generator_tape:
+                _, gen_loss = self.adversarial_losses(class_logits, z, training=True)
+            self.apply_phase("generator", generator_tape, gen_loss)
         # 3) Semi-supervised classification phase: the y head on a labelled batch.
         with tf.GradientTape() as tape:
             class_logits, _ = self.encoder(labelled_images, training=True)
@@ -221,14 +258,16 @@ class BaselineClassifier(RecipeMixin, Trainer):
     """The encoder's architecture trained on the labelled images alone.
 
     recipe='article': 784-1000-1000-10; recipe='improved': the improved SS-AAE's convolutional
-    encoder (class head), with the same augmentation, dropout and learning-rate decay.
+    encoder (class head), with the same augmentation and learning-rate decay.
     """
 
     phases = ("classifier",)
     tracker_names = ("classification_loss", "accuracy")
 
-    def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, recipe="article", seed=0, **kwargs):
+    def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, recipe="article", seed=0,
+                 recipe_version=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
+        self.check_recipe_version(recipe, recipe_version)
         self.labels_per_class = check_count(labels_per_class, "labels_per_class")
         self.hidden_units = check_hidden_units(hidden_units)
         self.recipe = check_recipe(recipe)
@@ -236,7 +275,7 @@ class BaselineClassifier(RecipeMixin, Trainer):
             self.classifier = build_classifier(NUM_CLASSES, hidden_units=self.hidden_units)
             self.augmenter = None
         else:
-            self.classifier = build_conv_encoder(0, NUM_CLASSES, name="classifier")
+            self.classifier = build_conv_encoder(0, NUM_CLASSES, batch_norm=True, name="classifier")
             self.augmenter = build_augmenter(seed=self.seed)
 
     def get_config(self):
