@@ -21,9 +21,8 @@ Variants (joined with "+", e.g. "spe10+fused"; "ref" prefixes a variant of the r
   xla       compile(jit_compile=True)
   bf16      keras.mixed_precision policy "mixed_bfloat16" while building (losses in float32)
   shared    adversarial models: encode each batch once for the discriminator and generator
-            phases. The AAEs do it by default (share_codes, identical numbers); for the
-            semi-supervised AAE this runs a subclass defined here (semi_supervised.py untouched).
-  unshared  adversarial models: encode in both phases (the AAEs' share_codes=False)
+            phases (share_codes=True; the adversarial trainers' default, identical numbers)
+  unshared  adversarial models: encode in both phases (share_codes=False)
   ref       the reference; it shares codes exactly when the plain trainer does, so "ref" does
             the plain trainer's arithmetic. ref+opsadam: Keras' Adam op by op instead of the
             fused kernel; ref+xla, ref+spe10, ref+shared, ref+unshared: as above.
@@ -106,7 +105,7 @@ def resolve(name, options):
     if name not in ADVERSARIAL:
         shared = False
     elif shared is None:
-        shared = bool(getattr(TRAINERS[name], "share_codes", False))
+        shared = bool(getattr(TRAINERS[name](seed=0), "share_codes", False))
     return dict(options, shared=shared)
 
 
@@ -116,65 +115,7 @@ def same_numbers(name, options):
         return "last bits differ"
     if options["bf16"]:
         return "no (bfloat16)"
-    if name == "semi-supervised-aae" and options["shared"]:
-        return "last bits differ"
     return "identical"
-
-
-# ---- the semi-supervised trainer with shared codes, measured here (semi_supervised.py untouched) --
-def shared_semi_supervised_class():
-    from keras import ops
-
-    from aae_helpers.data import NUM_CLASSES
-    from aae_helpers.losses import classification_loss, discriminator_loss, generator_loss, \
-        reconstruction_loss
-    from aae_helpers.priors import sample_prior
-    from aae_helpers.trainers.semi_supervised import SemiSupervisedAdversarialAutoencoder, correct
-
-    class SharedSemiSupervised(SemiSupervisedAdversarialAutoencoder):
-        """train_step of semi_supervised.py (article recipe) with the encoder run once for phases
-        2 and 3: valid because that encoder is deterministic and phase 2 changes none of its
-        weights (not with the improved recipe's dropout and noise)."""
-
-        def train_step(self, data):
-            images, (labelled_images, labels) = data
-            if getattr(self, "augmenter", None) is not None:
-                raise ValueError("sharing the codes needs a deterministic encoder (article recipe)")
-            if hasattr(self, "decay_learning_rates"):
-                self.decay_learning_rates()
-            with tf.GradientTape() as tape:
-                rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
-            self.apply_phase("autoencoder", tape, rec_loss)
-            generator_tape = tf.GradientTape()
-            with generator_tape:  # phase 2 changes no encoder weight: its codes serve phase 3
-                class_logits, z = self.encoder(images, training=True)
-            batch = ops.shape(images)[0]
-            with tf.GradientTape() as tape:
-                categories = sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)
-                styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
-                d_cat, d_style = self.category_discriminator, self.style_discriminator
-                disc_loss = (discriminator_loss(d_cat(categories, training=True),
-                                                d_cat(ops.softmax(class_logits),
-                                                      training=True))
-                             + discriminator_loss(d_style(styles, training=True),
-                                                  d_style(z, training=True)))
-            self.apply_phase("discriminator", tape, disc_loss)
-            with generator_tape:
-                sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)  # same stream
-                self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
-                gen_loss = (generator_loss(self.category_discriminator(ops.softmax(class_logits),
-                                                                       training=True))
-                            + generator_loss(self.style_discriminator(z, training=True)))
-            self.apply_phase("generator", generator_tape, gen_loss)
-            with tf.GradientTape() as tape:
-                class_logits, _ = self.encoder(labelled_images, training=True)
-                class_loss = classification_loss(labels, class_logits)
-            self.apply_phase("classifier", tape, class_loss)
-            return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
-                               generator_loss=gen_loss, classification_loss=class_loss,
-                               accuracy=correct(labels, class_logits))
-
-    return SharedSemiSupervised
 
 
 # ---- runners: build once, then time `steps` steps per call ------------------------------------
@@ -192,14 +133,11 @@ class StepClock(keras.callbacks.Callback):
 class TrainerRunner:
     def __init__(self, name, options, data):
         self.options, self.shared = options, options["shared"]
-        cls = TRAINERS[name]
-        if name == "semi-supervised-aae" and options["shared"]:
-            cls = shared_semi_supervised_class()
         policy = keras.mixed_precision.global_policy()
         if options["bf16"]:
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
-            self.trainer = cls(seed=0)
+            self.trainer = TRAINERS[name](seed=0)
         finally:
             keras.mixed_precision.set_global_policy(policy)
         if hasattr(self.trainer, "share_codes"):

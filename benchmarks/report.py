@@ -19,12 +19,14 @@ def seconds_list(values):
     return ", ".join("never" if value is None else f"{value:.0f}" for value in values)
 
 
-def accuracy_table():
+def accuracy_table(results=None):
+    """Markdown table of {recipe: accuracy result} (default: the saved accuracy-RECIPE.json files)."""
+    if results is None:
+        results = {recipe: load(f"accuracy-{recipe}.json") for recipe in ("article", "improved")}
     lines = ["| recipe | model | test accuracy, mean ± std | per seed | training time (median) "
              "| seconds to 98%, per seed | seconds to 99%, per seed |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for recipe in ("article", "improved"):
-        result = load(f"accuracy-{recipe}.json")
+    for recipe, result in results.items():
         if result is None:
             continue
         for model, row in result["summary"].items():

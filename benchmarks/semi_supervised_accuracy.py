@@ -29,6 +29,7 @@ import numpy as np
 
 from aae_helpers.data import MnistData, load_mnist
 from aae_helpers.trainers import TRAINERS
+from report import accuracy_table
 
 HERE = Path(__file__).parent
 DEFAULT_DATA = HERE / "data" / "mlxtend5000_mnist10k.npz"
@@ -96,21 +97,6 @@ def summarize(runs):
     return summary
 
 
-def table(summary):
-    lines = ["| model | accuracy (mean ± std) | seeds | training time (median) | "
-             + " | ".join(f"time to {float(key):.0%}" for key in THRESHOLDS_KEYS) + " |",
-             "| --- | --- | --- | --- | " + " | ".join("---" for _ in THRESHOLDS_KEYS) + " |"]
-    for model, row in summary.items():
-        times = [", ".join("—" if t is None else f"{t:.0f} s" for t in row["seconds_to"][key])
-                 for key in THRESHOLDS_KEYS]
-        lines.append(f"| {model} | {row['final_accuracy_mean']:.2%} ± {row['final_accuracy_std']:.2%} | "
-                     f"{len(row['seeds'])} | {row['train_seconds_median']:.0f} s | " + " | ".join(times) + " |")
-    return "\n".join(lines)
-
-
-THRESHOLDS_KEYS = [f"{threshold:.2f}" for threshold in THRESHOLDS]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=("article", "improved"), default="improved")
@@ -133,6 +119,13 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{len(data.x_train)} training digits, scored on {len(data.x_test)} ({data.source})")
     runs = json.loads(out.read_text())["runs"] if args.append and out.exists() else []
+
+    def result():
+        return {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                "data": Path(args.data).name + (" (validation split)" if args.validation else ""),
+                "num_train": len(data.x_train), "num_scored": len(data.x_test),
+                "labels": args.labels, "summary": summarize(runs), "runs": runs}
+
     for seed in args.seeds:
         for model in args.models:
             if any(run["model"] == model and run["seed"] == seed for run in runs):
@@ -140,12 +133,8 @@ def main():
             epochs = args.epochs or EPOCHS[args.recipe][model]
             runs.append(train_and_score(model, args.recipe, seed, data, epochs, args.labels,
                                         every=SCORE_EVERY[model]))
-            result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                      "data": Path(args.data).name + (" (validation split)" if args.validation else ""),
-                      "num_train": len(data.x_train), "num_scored": len(data.x_test),
-                      "labels": args.labels, "summary": summarize(runs), "runs": runs}
-            out.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(summarize(runs)))
+            out.write_text(json.dumps(result(), indent=1) + "\n")
+    print(accuracy_table({args.recipe + suffix: result()}))
     print(f"wrote {out}")
 
 
