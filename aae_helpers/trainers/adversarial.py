@@ -14,8 +14,49 @@ from aae_helpers.trainers.base import (check_codes, check_images, check_labels, 
                                        split_batch)
 
 
+class AdversarialPhases:
+    """The regularization phase every adversarial trainer runs: a discriminator step, then a
+    generator step, on the codes `self.encoder` gives a batch. The trainer defines
+    `adversarial_losses(codes, training)` -> (discriminator_loss, generator_loss)."""
+
+    # Encode each batch once for both steps (the same numbers, one encoder pass less per step):
+    # the discriminator step changes no encoder weight, so the codes the generator step would
+    # compute again are the ones the discriminator step saw. False: encode twice.
+    share_codes = True
+
+    def regularization_losses(self, images, training):
+        """(discriminator_loss, generator_loss) for one batch of images."""
+        return self.adversarial_losses(self.encoder(images, training=training), training)
+
+    def regularization_phase(self, images):
+        """Train the discriminator, then the encoder against it; returns both losses."""
+        if not self.share_codes:
+            # Discriminator step: prior samples are real (1), codes fake (0).
+            with tf.GradientTape() as tape:
+                disc_loss, _ = self.regularization_losses(images, training=True)
+            self.apply_phase("discriminator", tape, disc_loss)
+            # Generator step: the encoder alone learns to fool the discriminator.
+            with tf.GradientTape() as tape:
+                _, gen_loss = self.regularization_losses(images, training=True)
+            self.apply_phase("generator", tape, gen_loss)
+            return disc_loss, gen_loss
+        generator_tape = tf.GradientTape()
+        with generator_tape:  # recorded now, resumed in the generator step for the encoder's gradient
+            codes = self.encoder(images, training=True)
+        # Discriminator step: prior samples are real (1), codes fake (0).
+        with tf.GradientTape() as tape:
+            disc_loss, _ = self.adversarial_losses(tf.nest.map_structure(tf.stop_gradient, codes),
+                                                   training=True)
+        self.apply_phase("discriminator", tape, disc_loss)
+        # Generator step: the encoder alone learns to fool the discriminator.
+        with generator_tape:
+            _, gen_loss = self.adversarial_losses(codes, training=True)
+        self.apply_phase("generator", generator_tape, gen_loss)
+        return disc_loss, gen_loss
+
+
 @keras.saving.register_keras_serializable(package="aae_helpers")
-class AdversarialAutoencoder(Autoencoder):
+class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
     """An autoencoder whose codes a discriminator pushes towards a prior (Part 2)."""
 
     phases = ("autoencoder", "discriminator", "generator")
@@ -58,42 +99,14 @@ class AdversarialAutoencoder(Autoencoder):
         real_logits = self.discriminator(prior_samples, training=training)
         return discriminator_loss(real_logits, fake_logits), generator_loss(fake_logits)
 
-    def regularization_losses(self, images, training):
-        """(discriminator_loss, generator_loss) for one batch of images."""
-        return self.adversarial_losses(self.encoder(images, training=training), training)
-
-    # Encode each batch once for phases 2 and 3 (the same numbers, one encoder pass less per
-    # step): the discriminator phase changes no encoder weight, so the codes the generator
-    # phase would compute again are the ones the discriminator phase saw. False: encode twice.
-    share_codes = True
-
     def train_step(self, data):
         images, labels = split_batch(data)
         # 1) Reconstruction phase: encoder + decoder.
         with tf.GradientTape() as tape:
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, True))
         self.apply_phase("autoencoder", tape, rec_loss)
-        if not self.share_codes:
-            # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
-            with tf.GradientTape() as tape:
-                disc_loss, _ = self.regularization_losses(images, training=True)
-            self.apply_phase("discriminator", tape, disc_loss)
-            # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
-            with tf.GradientTape() as tape:
-                _, gen_loss = self.regularization_losses(images, training=True)
-            self.apply_phase("generator", tape, gen_loss)
-        else:
-            generator_tape = tf.GradientTape()
-            with generator_tape:  # recorded now, resumed in phase 3 for the encoder's gradient
-                codes = self.encoder(images, training=True)
-            # 2) Regularization phase, discriminator: prior samples are real (1), codes fake (0).
-            with tf.GradientTape() as tape:
-                disc_loss, _ = self.adversarial_losses(tf.stop_gradient(codes), training=True)
-            self.apply_phase("discriminator", tape, disc_loss)
-            # 3) Regularization phase, generator: the encoder alone learns to fool the discriminator.
-            with generator_tape:
-                _, gen_loss = self.adversarial_losses(codes, training=True)
-            self.apply_phase("generator", generator_tape, gen_loss)
+        # 2) Regularization phase: the discriminator, then the encoder as its generator.
+        disc_loss, gen_loss = self.regularization_phase(images)
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss)
 

@@ -12,6 +12,7 @@ from aae_helpers.models import (HIDDEN_UNITS, build_augmenter, build_classifier,
                                 build_conv_encoder, build_decoder, build_discriminator, build_encoder,
                                 check_hidden_units)
 from aae_helpers.priors import sample_prior
+from aae_helpers.trainers.adversarial import AdversarialPhases
 from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_count, check_images,
                                        check_labels, check_number, epoch_batches, in_batches,
                                        split_batch)
@@ -89,7 +90,7 @@ def correct(labels, logits):
 
 
 @keras.saving.register_keras_serializable(package="aae_helpers")
-class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
+class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Trainer):
     """Encoder heads y (softmax, 10) and z (latent_dim); D_cat on y, D_gauss on z; decoder([y, z]).
 
     recipe='article' (default): the article's dense 784-1000-1000 networks. recipe='improved': see
@@ -155,9 +156,10 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
                                  min(batch_size, len(labelled_labels)), steps, self.seed + 1, first_epoch)
         return tf.data.Dataset.zip((unlabelled, labelled))
 
-    def adversarial_losses(self, class_logits, z, training):
+    def adversarial_losses(self, codes, training):
         """(discriminator_loss, generator_loss) of D_cat on softmax(class_logits) and D_gauss on z,
-        each against as many prior samples."""
+        for codes = [class_logits, z], each against as many prior samples."""
+        class_logits, z = codes
         batch = ops.shape(z)[0]
         categories = sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)
         styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
@@ -166,10 +168,6 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
         disc_loss = (discriminator_loss(self.category_discriminator(categories, training=training), fake_cat)
                      + discriminator_loss(self.style_discriminator(styles, training=training), fake_style))
         return disc_loss, generator_loss(fake_cat) + generator_loss(fake_style)
-
-    def regularization_losses(self, images, training):
-        """(discriminator_loss, generator_loss) for one batch of images."""
-        return self.adversarial_losses(*self.encoder(images, training=training), training)
 
     def reconstruct_batch(self, images, training):
         class_logits, z = self.encoder(images, training=training)
@@ -183,26 +181,9 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, Trainer):
         with tf.GradientTape() as tape:
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
         self.apply_phase("autoencoder", tape, rec_loss)
-        if not self.share_codes:
-            # 2) Regularization phase: D_cat and D_gauss learn to spot the encoder's y and z.
-            with tf.GradientTape() as tape:
-                disc_loss, _ = self.regularization_losses(images, training=True)
-            self.apply_phase("discriminator", tape, disc_loss)
-            #    ... then the encoder learns to fool both.
-            with tf.GradientTape() as tape:
-                _, gen_loss = self.regularization_losses(images, training=True)
-            self.apply_phase("generator", tape, gen_loss)
-        else:
-            generator_tape = tf.GradientTape()
-            with generator_tape:  # recorded now, resumed below for the encoder's gradient
-                class_logits, z = self.encoder(images, training=True)
-            with tf.GradientTape() as tape:
-                disc_loss, _ = self.adversarial_losses(tf.stop_gradient(class_logits), tf.stop_gradient(z),
-                                                       training=True)
-            self.apply_phase("discriminator", tape, disc_loss)
-            with generator_tape:
-                _, gen_loss = self.adversarial_losses(class_logits, z, training=True)
-            self.apply_phase("generator", generator_tape, gen_loss)
+        # 2) Regularization phase: D_cat and D_gauss learn to spot the encoder's y and z, then the
+        #    encoder learns to fool both.
+        disc_loss, gen_loss = self.regularization_phase(images)
         # 3) Semi-supervised classification phase: the y head on a labelled batch.
         with tf.GradientTape() as tape:
             class_logits, _ = self.encoder(labelled_images, training=True)
