@@ -119,6 +119,18 @@ def _settings(config: dict) -> dict:
     return {key: value for key, value in config.items() if key != "name"}
 
 
+def _numbers_settings(compile_config: dict | None) -> dict | None:
+    """The compile settings that change the numbers: not steps_per_execution (same results
+    with any value); {"fused_adam": True}, as older runs wrote it, is {"adam": "fused"}."""
+    if compile_config is None:
+        return None
+    settings = {key: value for key, value in compile_config.items()
+                if key not in ("steps_per_execution", "fused_adam")}
+    if compile_config.get("fused_adam"):
+        settings["adam"] = "fused"
+    return settings
+
+
 def read_state(run_dir) -> dict:
     """The checkpoint's state.json, checked."""
     path = Path(run_dir) / STATE_FILE
@@ -332,7 +344,8 @@ def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool
         state = read_state(run_dir)
         same = (state["trainer"] == type(trainer).__name__
                 and _settings(state["config"]) == _settings(_plain(trainer.get_config()))
-                and state.get("compile") in (None, _plain(trainer.get_compile_config())))
+                and _numbers_settings(state.get("compile"))
+                in (None, _numbers_settings(_plain(trainer.get_compile_config()))))
         if same:
             saved, state = load_checkpoint(run_dir)
             done = state["epochs_completed"]

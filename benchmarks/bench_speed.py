@@ -14,18 +14,23 @@ The machine's float32 matmul peak is measured in the same run, after every round
 (100x1000 @ 1000x1000) and (1000x1000 @ 1000x1000) matmuls in a tf.function; the peak used is
 the larger of the two medians over rounds.
 
-Variants (joined with "+", e.g. "spe10+fused"; "ref" prefixes a variant of the reference):
-  plain     the trainer as the notebooks compile it (no XLA, one step per call, Keras Adam)
+Variants (joined with "+", e.g. "keras+spe1"; "ref" prefixes a variant of the reference):
+  plain     the trainer as the notebooks compile it: compile()'s defaults, no XLA for the step,
+            Adam as one XLA kernel per phase (adam="xla"), steps_per_execution="auto" (here 10
+            steps per compiled call)
   spe<N>    compile(steps_per_execution=N): N steps per compiled call (identical numbers)
-  fused     compile(fused_adam=True): TensorFlow's fused Adam kernel (last bits differ)
-  xla       compile(jit_compile=True)
+  keras     compile(adam="keras"): Keras' own Adam, op by op (identical numbers);
+            "keras+spe1" is the trainers' default before adam="xla" and "auto" steps
+  fused     compile(adam="fused"): TensorFlow's fused Adam kernel (last bits differ)
+  xla       compile(jit_compile=True): the whole step through XLA (last bits differ)
   bf16      keras.mixed_precision policy "mixed_bfloat16" while building (losses in float32)
   shared    adversarial models: encode each batch once for the discriminator and generator
             phases (share_codes=True; the adversarial trainers' default, identical numbers)
   unshared  adversarial models: encode in both phases (share_codes=False)
   ref       the reference; it shares codes exactly when the plain trainer does, so "ref" does
-            the plain trainer's arithmetic. ref+opsadam: Keras' Adam op by op instead of the
-            fused kernel; ref+xla, ref+spe10, ref+shared, ref+unshared: as above.
+            the plain trainer's arithmetic; it runs one step per call unless given spe<N>.
+            ref+opsadam: Keras' Adam op by op instead of the fused kernel; ref+xla, ref+spe10,
+            ref+shared, ref+unshared: as above.
 Variants that come out the same for a model (e.g. "shared" for the AAE) are measured once.
 
 FLOPs per training step are counted from the layer shapes (reference.MLP.flops): a matmul of a
@@ -63,10 +68,12 @@ from reference import REFERENCES  # noqa: E402
 
 from aae_helpers.data import MnistData, labelled_subset  # noqa: E402
 from aae_helpers.trainers import TRAINERS  # noqa: E402
+from aae_helpers.trainers.base import AUTO_STEPS_PER_EXECUTION  # noqa: E402
 
 BATCH = 100
+STEPS_PER_CALL_AUTO = AUTO_STEPS_PER_EXECUTION  # what "auto" picks for --steps a multiple of it
 ADVERSARIAL = ("aae", "supervised-aae", "semi-supervised-aae")
-DEFAULT_VARIANTS = "plain,unshared,shared,spe10,fused,spe10+fused+shared,bf16,ref+opsadam"
+DEFAULT_VARIANTS = "plain,keras+spe1,spe1,unshared,fused,bf16,ref+spe10,ref+opsadam"
 
 
 def synthetic_digits(count, seed=0):
@@ -76,8 +83,9 @@ def synthetic_digits(count, seed=0):
 
 
 def parse_variant(text):
-    """'spe10+fused' -> {'reference': False, 'steps': 10, 'fused': True, ...}."""
-    options = {"reference": False, "steps": 1, "xla": False, "bf16": False, "fused": False,
+    """'spe10+fused' -> {'reference': False, 'steps': 10, 'adam': 'fused', ...}; steps None is
+    the trainer's default ("auto") and one step per call for the reference."""
+    options = {"reference": False, "steps": None, "xla": False, "bf16": False, "adam": "xla",
                "opsadam": False, "shared": None}
     for part in text.split("+"):
         if part == "ref":
@@ -86,14 +94,17 @@ def parse_variant(text):
             pass
         elif part.startswith("spe") and part[3:].isdigit() and int(part[3:]) > 0:
             options["steps"] = int(part[3:])
-        elif part in ("xla", "bf16", "fused", "opsadam"):
+        elif part in ("xla", "bf16", "opsadam"):
             options[part] = True
+        elif part in ("keras", "fused"):
+            options["adam"] = part
         elif part in ("shared", "unshared"):
             options["shared"] = part == "shared"
         else:
             raise SystemExit(f"unknown variant part {part!r} in {text!r}; see --help")
-    if options["reference"] and (options["bf16"] or options["fused"]):
-        raise SystemExit(f"{text}: the reference has no bf16 variant and uses the fused Adam already")
+    if options["reference"] and (options["bf16"] or options["adam"] != "xla"):
+        raise SystemExit(f"{text}: the reference has no bf16 variant and uses the fused Adam already "
+                         "(ref+opsadam: Keras' Adam op by op)")
     if options["opsadam"] and not options["reference"]:
         raise SystemExit(f"{text}: opsadam is a variant of the reference (the trainers do it already)")
     return options
@@ -111,7 +122,7 @@ def resolve(name, options):
 
 def same_numbers(name, options):
     """Does this variant train to the same numbers as the plain trainer (checked bit for bit)?"""
-    if options["fused"] or options["xla"]:
+    if options["adam"] == "fused" or options["xla"]:
         return "last bits differ"
     if options["bf16"]:
         return "no (bfloat16)"
@@ -143,15 +154,16 @@ class TrainerRunner:
         if hasattr(self.trainer, "share_codes"):
             self.trainer.share_codes = options["shared"]
         self.trainer.compile(learning_rate=1e-3, beta_1=0.9, jit_compile=options["xla"],
-                             steps_per_execution=options["steps"], fused_adam=options["fused"])
+                             steps_per_execution=options["steps"] or "auto", adam=options["adam"])
         self.dataset = self.trainer.make_dataset(data, BATCH)
-        self.trainer.fit(self.dataset, steps_per_epoch=options["steps"], epochs=1, verbose=0)  # trace
+        self.trainer.fit(self.dataset, steps_per_epoch=options["steps"] or STEPS_PER_CALL_AUTO, epochs=1,
+                         verbose=0)  # trace
 
     def time(self, steps):
         """(wall, CPU) seconds per step over `steps` steps, leaving out the first compiled call."""
         clock = StepClock()
         self.trainer.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
-        done = (len(clock.times) - 1) * self.options["steps"]
+        done = (len(clock.times) - 1) * self.trainer.steps_per_execution
         return tuple((clock.times[-1][i] - clock.times[0][i]) / done for i in (0, 1))
 
 
@@ -166,12 +178,12 @@ class ReferenceRunner:
             labelled, labelled_labels = labelled_subset(data, 100, seed=0)
             extra = dict(labelled_images=labelled, labelled_labels=labelled_labels)
         self.reference = REFERENCES[name](images, labels, batch_size=BATCH, jit_compile=options["xla"],
-                                          steps_per_call=options["steps"], shared=self.shared,
+                                          steps_per_call=options["steps"] or 1, shared=self.shared,
                                           fused_adam=not options["opsadam"], **extra)
-        self.reference.run(options["steps"])  # trace
+        self.reference.run(options["steps"] or 1)  # trace
 
     def time(self, steps):
-        per_call = self.options["steps"]
+        per_call = self.options["steps"] or 1
         self.reference.run(per_call)
         wall, cpu = time.perf_counter(), time.process_time()
         self.reference.run(steps - per_call)
@@ -290,12 +302,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.quick:
-        args.rounds, args.steps = 1, 4
+        args.rounds, args.steps = 1, 2 * STEPS_PER_CALL_AUTO
         variants = ["plain", "ref"]
     variants = ["plain", "ref"] + [v for v in variants if v not in ("plain", "ref")]
     for variant in variants:
         parse_variant(variant)
-    steps_needed = math.lcm(*(parse_variant(v)["steps"] for v in variants))
+    steps_needed = math.lcm(*(parse_variant(v)["steps"] or STEPS_PER_CALL_AUTO for v in variants))
     if args.steps % steps_needed or args.steps < 2 * steps_needed:
         raise SystemExit(f"--steps must be a multiple of {steps_needed}, at least twice it")
 

@@ -8,6 +8,7 @@ import aae_helpers as aae
 from aae_helpers import training
 from aae_helpers.data import MnistData
 from aae_helpers.trainers import TRAINERS
+from aae_helpers.trainers.base import auto_steps_per_execution
 
 SMALL = {"hidden_units": (32,), "seed": 7}
 # The loss each trainer must lower in a few epochs.
@@ -291,3 +292,38 @@ def test_sharing_the_codes_between_phases_changes_no_number(name, tiny_data):
     assert shared_history == plain_history
     for a, b in zip(shared_weights, plain_weights):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_default_fast_path_changes_no_number(name, tiny_data):
+    """compile()'s defaults (Adam as one XLA kernel, several steps per call) train to the very
+    same weights as Keras' own Adam, one step per call."""
+    runs = []
+    for settings in ({}, {"adam": "keras", "steps_per_execution": 1}):
+        trainer = make(name)
+        trainer.compile(learning_rate=2e-3, **settings)
+        history = training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
+        runs.append((history, trainer.steps_per_execution, [v.numpy() for v in trainer.variables]))
+    (fast_history, fast_steps, fast_weights), (plain_history, plain_steps, plain_weights) = runs
+    assert fast_steps == auto_steps_per_execution(trainer.steps_per_epoch(tiny_data, 50)) > 1
+    assert plain_steps == 1
+    assert fast_history == plain_history
+    for a, b in zip(fast_weights, plain_weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_fused_adam_kernel_differs_only_in_the_last_bits(tiny_data):
+    runs = []
+    for adam in ("fused", "keras"):
+        trainer = make("aae")
+        trainer.compile(learning_rate=2e-3, adam=adam)
+        training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
+        runs.append([v.numpy() for v in trainer.variables])
+    assert any(not np.array_equal(a, b) for a, b in zip(*runs))
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps, expected", [(None, 1), (1, 1), (7, 7), (12, 6), (50, 10), (97, 1)])
+def test_auto_steps_per_execution_divides_the_epoch(steps, expected):
+    assert auto_steps_per_execution(steps) == expected
