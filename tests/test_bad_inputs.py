@@ -181,6 +181,10 @@ API_ROWS = [
         ValueError, "learning_rate must be positive and finite, got -0.001"),
     Bad("api-beta-1-out-of-range", lambda c: ae().compile(beta_1=1.5),
         ValueError, "beta_1 must be a number in [0, 1), got 1.5"),
+    Bad("api-unknown-adam", lambda c: ae().compile(adam="sgd"),
+        ValueError, "adam must be one of 'xla', 'keras', 'fused', got 'sgd'"),
+    Bad("api-steps-per-execution-text", lambda c: ae().compile(steps_per_execution="fast"),
+        ValueError, "steps_per_execution must be 'auto' or a positive integer, got 'fast'"),
     # ---- what the notebooks call ------------------------------------------------------------
     Bad("api-encode-text", lambda c: ae().encode(np.array([["0.5"] * 784])),
         ValueError, "images must be a numeric array (floats or integers) of shape (n, 784), got ndarray of dtype <U3"),

@@ -297,7 +297,8 @@ def test_sharing_the_codes_between_phases_changes_no_number(name, tiny_data):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_default_fast_path_changes_no_number(name, tiny_data):
     """compile()'s defaults (Adam as one XLA kernel, several steps per call) train to the very
-    same weights as Keras' own Adam, one step per call."""
+    same weights as Keras' own Adam, one step per call. A logged loss that sums several terms
+    (the VAE's) may be rounded differently in its last bit; its terms may not."""
     runs = []
     for settings in ({}, {"adam": "keras", "steps_per_execution": 1}):
         trainer = make(name)
@@ -307,7 +308,9 @@ def test_the_default_fast_path_changes_no_number(name, tiny_data):
     (fast_history, fast_steps, fast_weights), (plain_history, plain_steps, plain_weights) = runs
     assert fast_steps == auto_steps_per_execution(trainer.steps_per_epoch(tiny_data, 50)) > 1
     assert plain_steps == 1
-    assert fast_history == plain_history
+    assert fast_history.keys() == plain_history.keys()
+    for key in plain_history:
+        np.testing.assert_allclose(fast_history[key], plain_history[key], rtol=1e-6, err_msg=key)
     for a, b in zip(fast_weights, plain_weights):
         np.testing.assert_array_equal(a, b)
 
@@ -327,3 +330,13 @@ def test_the_fused_adam_kernel_differs_only_in_the_last_bits(tiny_data):
 @pytest.mark.parametrize("steps, expected", [(None, 1), (1, 1), (7, 7), (12, 6), (50, 10), (97, 1)])
 def test_auto_steps_per_execution_divides_the_epoch(steps, expected):
     assert auto_steps_per_execution(steps) == expected
+
+
+def test_without_xla_the_trainers_fall_back_to_keras_adam(monkeypatch):
+    from aae_helpers.trainers import base as trainer_base
+
+    monkeypatch.setattr(trainer_base, "xla_available", lambda: False)
+    trainer = TRAINERS["autoencoder"](**SMALL)
+    with pytest.warns(UserWarning, match="XLA is not available"):
+        trainer.compile()
+    assert trainer.adam == "keras" and "adam" not in trainer.get_compile_config()

@@ -1,6 +1,8 @@
 """What every trainer shares: one Adam per phase, loss trackers, batching, saving config."""
 
+import functools
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -154,8 +156,8 @@ class Trainer(SavesSeedState, keras.Model):
                 adam="xla"):
         """One Adam per phase (the articles: learning rate 1e-3, beta_1 0.9; None: default_beta_1).
 
-        `steps_per_execution`: training steps per compiled call; more calls fewer Python round
-        trips, with identical numbers. "auto" (default) picks, at each fit(), the largest
+        `steps_per_execution`: training steps per compiled call; more steps per call mean fewer
+        trips back to Python, with identical numbers. "auto" (default) picks, at each fit(), the largest
         count <= 10 that divides the epoch's steps. An integer N > 1 needs epochs whose step
         count is a multiple of N.
         `adam`: how each phase's Adam update runs.
@@ -163,7 +165,7 @@ class Trainer(SavesSeedState, keras.Model):
                   the same bits as "keras" (tests/test_trainers.py checks it), fewer passes over
                   memory.
           "keras" Keras' own optimizer.apply_gradients, op by op.
-          "fused" TensorFlow's fused Adam kernel (ResourceApplyAdam): the fastest, but its
+          "fused" TensorFlow's fused Adam kernel (ResourceApplyAdam): usually the fastest, but its
                   float32 rounding of (1 - beta) differs from Keras' in the last bits, so a seeded
                   run does not repeat a Keras-Adam run bit for bit.
         """
@@ -172,14 +174,22 @@ class Trainer(SavesSeedState, keras.Model):
         if isinstance(beta_1, bool) or not isinstance(beta_1, (int, float, np.integer, np.floating)) \
                 or not 0 <= beta_1 < 1:
             raise ValueError(f"beta_1 must be a number in [0, 1), got {beta_1!r}.")
-        if steps_per_execution != "auto":
-            steps_per_execution = check_count(steps_per_execution, "steps_per_execution")
+        if not (isinstance(steps_per_execution, str) and steps_per_execution == "auto"):
+            if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, (int, np.integer)) \
+                    or steps_per_execution <= 0:
+                raise ValueError("steps_per_execution must be 'auto' or a positive integer, "
+                                 f"got {steps_per_execution!r}.")
+            steps_per_execution = int(steps_per_execution)
         if adam not in ADAM_UPDATES:
             raise ValueError(f"adam must be one of {', '.join(map(repr, ADAM_UPDATES))}, got {adam!r}.")
         self.compile_settings = {"learning_rate": float(learning_rate), "beta_1": float(beta_1),
                                  "jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
         if adam == "fused":  # "xla" and "keras" give the same numbers, so only "fused" is recorded
             self.compile_settings["adam"] = adam
+        if adam == "xla" and not xla_available():
+            warnings.warn("XLA is not available in this TensorFlow build; the trainers use Keras' "
+                          "own Adam (adam='keras'), which gives the same numbers, only slower.")
+            adam = "keras"
         self.adam = adam
         self.phase_optimizers = {}
         for phase in self.phases:
@@ -295,6 +305,16 @@ def _moments(optimizer, variables):
     indices = [optimizer._get_variable_index(variable) for variable in variables]
     return ([optimizer._momentums[i].value for i in indices],
             [optimizer._velocities[i].value for i in indices])
+
+
+@functools.cache
+def xla_available():
+    """Can this TensorFlow build compile with XLA here? (Tried once per process.)"""
+    try:
+        tf.function(lambda x: x + 1.0, jit_compile=True)(tf.constant(1.0))
+    except Exception:  # noqa: BLE001 - any failure means: do without XLA
+        return False
+    return True
 
 
 _ZERO = []
