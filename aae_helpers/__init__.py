@@ -69,3 +69,7 @@ def __getattr__(name):
             globals()[name] = value
             return value
     raise AttributeError(f"module 'aae_helpers' has no attribute {name!r}")
+
+
+if "IPython" in sys.modules:  # a notebook: start TensorFlow now, before an `import keras` does it noisily
+    start_tensorflow()

@@ -38,3 +38,14 @@ def test_the_real_tensorflow_starts_quietly():
     result = run("import aae_helpers as aae; print(aae.Autoencoder(hidden_units=(8,)).latent_dim)")
     assert result.stdout.strip() == "2"
     assert "cuInit" not in result.stderr and "cudart_stub" not in result.stderr, result.stderr
+
+
+def test_in_a_notebook_importing_the_package_starts_tensorflow_quietly():
+    result = run("import sys, IPython, aae_helpers, keras; print('tensorflow' in sys.modules)")
+    assert result.stdout.strip() == "True"
+    assert "cuInit" not in result.stderr and "cudart_stub" not in result.stderr, result.stderr
+
+
+def test_outside_a_notebook_importing_the_package_does_not_start_tensorflow():
+    result = run("import sys, aae_helpers; print('tensorflow' in sys.modules)")
+    assert result.stdout.strip() == "False"
