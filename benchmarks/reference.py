@@ -7,7 +7,8 @@ Adam kernel (tf.raw_ops.ResourceApplyAdam) inside one tf.function. No Keras, no 
 training images sit in a tensor and step i trains on rows [i*batch, (i+1)*batch) (cyclic).
 
 Options (all keep the maths of the plain version):
-  fused_adam=False   Keras' Adam update op by op instead of the fused kernel (what the trainers do);
+  fused_adam=False   Keras' Adam update op by op instead of the fused kernel (the trainers'
+                     adam="keras"; their default, adam="xla", does that arithmetic in one kernel);
   jit_compile=True   compile the step with XLA;
   steps_per_call=N   run N steps in one call of the compiled function (a tf.range loop);
   shared=True        the adversarial models encode each batch once for the discriminator and
