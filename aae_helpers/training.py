@@ -20,6 +20,7 @@ import numpy as np
 
 from aae_helpers import runtime
 from aae_helpers.data import IMAGE_SIZE, MnistData
+from aae_helpers.trainers.base import upgraded_compile_config
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
            "save_checkpoint", "TrainingDivergedError", "SnapshotEachEpoch"]
@@ -121,13 +122,11 @@ def _settings(config: dict) -> dict:
 
 def _numbers_settings(compile_config: dict | None) -> dict | None:
     """The compile settings that change the numbers: not steps_per_execution (same results
-    with any value); {"fused_adam": True}, as older runs wrote it, is {"adam": "fused"}."""
+    with any value)."""
     if compile_config is None:
         return None
-    settings = {key: value for key, value in compile_config.items()
-                if key not in ("steps_per_execution", "fused_adam")}
-    if compile_config.get("fused_adam"):
-        settings["adam"] = "fused"
+    settings = upgraded_compile_config(compile_config)
+    settings.pop("steps_per_execution", None)
     return settings
 
 

@@ -340,3 +340,10 @@ def test_without_xla_the_trainers_fall_back_to_keras_adam(monkeypatch):
     with pytest.warns(UserWarning, match="XLA is not available"):
         trainer.compile()
     assert trainer.adam == "keras" and "adam" not in trainer.get_compile_config()
+
+
+def test_a_run_saved_with_the_old_fused_adam_flag_compiles_with_adam_fused():
+    trainer = TRAINERS["autoencoder"](**SMALL)
+    trainer.compile_from_config({"learning_rate": 1e-3, "beta_1": 0.9, "jit_compile": False,
+                                 "steps_per_execution": 1, "fused_adam": True})
+    assert trainer.adam == "fused" and trainer.get_compile_config()["adam"] == "fused"

@@ -226,10 +226,7 @@ class Trainer(SavesSeedState, keras.Model):
         return dict(getattr(self, "compile_settings", {}))
 
     def compile_from_config(self, config):
-        config = dict(config)
-        if config.pop("fused_adam", False):  # how runs saved before the `adam` option say it
-            config["adam"] = "fused"
-        self.compile(**config)
+        self.compile(**upgraded_compile_config(config))
         for phase, variables in self.phase_variables().items():
             self.phase_optimizers[phase].build(variables)
 
@@ -275,6 +272,15 @@ class Trainer(SavesSeedState, keras.Model):
 
 AUTO_STEPS_PER_EXECUTION = 10
 ADAM_UPDATES = ("xla", "keras", "fused")
+
+
+def upgraded_compile_config(config):
+    """A saved compile config in today's terms: {"fused_adam": True}, as runs saved before the
+    `adam` option say it, becomes {"adam": "fused"}."""
+    config = dict(config)
+    if config.pop("fused_adam", False):
+        config["adam"] = "fused"
+    return config
 
 
 def auto_steps_per_execution(steps_per_epoch, limit=AUTO_STEPS_PER_EXECUTION):
