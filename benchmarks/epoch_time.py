@@ -1,0 +1,55 @@
+"""Epoch times of one few-label trainer under several compile settings, side by side in one process.
+
+Usage: .venv/bin/python benchmarks/epoch_time.py [--model semi-supervised-aae] [--recipe improved]
+                                                 [--epochs 3] [--settings xla,auto keras,1 ...]
+
+Each setting is "ADAM,STEPS" (compile(adam=ADAM, steps_per_execution=STEPS)); every setting trains
+its own trainer (seed 0, 1000 labels) on the evaluation set of benchmarks/build_eval_set.py and
+prints the wall seconds of each epoch (the first includes tracing and XLA compilation).
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from semi_supervised_accuracy import DEFAULT_DATA, evaluation_data  # noqa: E402
+
+from aae_helpers.trainers import TRAINERS  # noqa: E402
+
+
+def setting(text):
+    """'xla,auto' -> {'adam': 'xla', 'steps_per_execution': 'auto'}; 'keras,1' -> steps 1."""
+    adam, _, steps = text.partition(",")
+    return {"adam": adam, "steps_per_execution": steps if steps == "auto" else int(steps)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="semi-supervised-aae",
+                        choices=("semi-supervised-aae", "baseline-classifier"))
+    parser.add_argument("--recipe", default="improved", choices=("article", "improved"))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--settings", nargs="+", type=setting,
+                        default=[setting("xla,auto"), setting("keras,1")])
+    args = parser.parse_args()
+    data = evaluation_data(DEFAULT_DATA, validation=False)
+    for options in args.settings:
+        trainer = TRAINERS[args.model](seed=0, recipe=args.recipe, labels_per_class=100)
+        trainer.compile(**options)
+        dataset, steps = trainer.make_dataset(data, 100), trainer.steps_per_epoch(data, 100)
+        seconds = []
+        for epoch in range(args.epochs):
+            started = time.perf_counter()
+            trainer.fit(dataset, steps_per_epoch=steps, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+            seconds.append(time.perf_counter() - started)
+        print(f"{args.model} ({args.recipe}) {options}: epoch seconds "
+              + ", ".join(f"{s:.1f}" for s in seconds), flush=True)
+
+
+if __name__ == "__main__":
+    main()
