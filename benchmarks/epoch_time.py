@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/epoch_time.py [--model semi-supervised-aae] [--recipe improved]
                                                  [--epochs 3] [--settings xla,auto keras,1 ...]
+                                                 [--data benchmarks/data/mlxtend5000_mnist10k.npz]
 
 Each setting is "ADAM,STEPS" (compile(adam=ADAM, steps_per_execution=STEPS)); every setting trains
 its own trainer (seed 0, 1000 labels) on the evaluation set of benchmarks/build_eval_set.py and
@@ -25,6 +26,10 @@ from aae_helpers.trainers import TRAINERS  # noqa: E402
 def setting(text):
     """'xla,auto' -> {'adam': 'xla', 'steps_per_execution': 'auto'}; 'keras,1' -> steps 1."""
     adam, _, steps = text.partition(",")
+    if not adam or not (steps == "auto" or steps.isdigit() and int(steps) > 0):
+        raise argparse.ArgumentTypeError(
+            f"a setting is ADAM,STEPS such as xla,auto or keras,1 (STEPS: 'auto' or a positive "
+            f"integer), got {text!r}")
     return {"adam": adam, "steps_per_execution": steps if steps == "auto" else int(steps)}
 
 
@@ -36,8 +41,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--settings", nargs="+", type=setting,
                         default=[setting("xla,auto"), setting("keras,1")])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the evaluation set (.npz)")
     args = parser.parse_args()
-    data = evaluation_data(DEFAULT_DATA, validation=False)
+    if not Path(args.data).exists():
+        raise SystemExit(f"{args.data} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
+    data = evaluation_data(args.data, validation=False)
     for options in args.settings:
         trainer = TRAINERS[args.model](seed=0, recipe=args.recipe, labels_per_class=100)
         trainer.compile(**options)

@@ -1,10 +1,12 @@
-"""Smoke test of benchmarks/bench_speed.py: a tiny run prints the ratio table and writes JSON."""
+"""Smoke tests of the benchmark scripts: tiny runs print their tables and write their files."""
 
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +57,41 @@ def test_accuracy_table_reports_each_models_mean_spread_and_thresholds():
     assert cells(row) == ["improved", "baseline-classifier (150 epochs)", "98.00% ± 1.00%",
                           "97.00%, 98.00%, 99.00%", "61 s", "never, 50, 40", "never, never, 60"]
     assert len(cells(header)) == len(cells(row)) == len(cells(rule))
+
+
+def tiny_eval_set(path, per_class=100, seed=0):
+    """An .npz in Keras' MNIST layout: per_class random 'digits' of each class, 200 test images."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+    np.savez_compressed(path, x_train=rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8),
+                        y_train=labels, x_test=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
+                        y_test=rng.integers(0, 10, 200, dtype=np.uint8))
+    return path
+
+
+def run_epoch_time(*args):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_time.py"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_epoch_time_prints_each_settings_epoch_seconds(tmp_path):
+    data = tiny_eval_set(tmp_path / "tiny.npz")
+    result = run_epoch_time("--model", "baseline-classifier", "--recipe", "article", "--epochs", "2",
+                            "--settings", "keras,1", "xla,auto", "--data", str(data))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "epoch seconds" in line]
+    assert [line.split(": epoch seconds")[0] for line in lines] == [
+        "baseline-classifier (article) {'adam': 'keras', 'steps_per_execution': 1}",
+        "baseline-classifier (article) {'adam': 'xla', 'steps_per_execution': 'auto'}"]
+    for line in lines:
+        seconds = [float(s) for s in line.split(": epoch seconds ")[1].split(", ")]
+        assert len(seconds) == 2 and all(s > 0 for s in seconds)
+
+
+def test_epoch_time_refuses_a_malformed_setting_or_missing_data(tmp_path):
+    result = run_epoch_time("--settings", "xla", "--data", str(tmp_path / "tiny.npz"))
+    assert result.returncode == 2
+    assert "a setting is ADAM,STEPS such as xla,auto or keras,1" in result.stderr and "'xla'" in result.stderr
+    result = run_epoch_time("--data", str(tmp_path / "missing.npz"))
+    assert result.returncode == 1
+    assert f"{tmp_path / 'missing.npz'} is missing: build it with" in result.stderr
