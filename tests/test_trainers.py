@@ -207,6 +207,14 @@ def test_same_seed_gives_the_same_numbers(tiny_data):
     assert other != first
 
 
+def test_building_a_trainer_reseeds_the_global_generators_as_documented():
+    np.random.seed(123)
+    make("autoencoder", seed=5)
+    after_build = np.random.rand(3)
+    np.random.seed(5)
+    np.testing.assert_array_equal(after_build, np.random.rand(3))
+
+
 def test_a_diverging_loss_stops_training_and_keeps_the_last_good_weights(tiny_data):
     trainer = make("autoencoder")
     training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)

@@ -121,7 +121,13 @@ def epoch_batches(arrays, batch_size, steps, seed, first_epoch=0):
 
 
 class Trainer(SavesSeedState, keras.Model):
-    """Base class: subclasses set `phases` and `tracker_names`, build networks, write train_step."""
+    """Base class: subclasses set `phases` and `tracker_names`, build networks, write train_step.
+
+    Constructing a trainer calls keras.utils.set_random_seed(seed), which reseeds Python's, NumPy's
+    and TensorFlow's global random generators: that is what makes the same seed give the same
+    initial weights. Draw any random numbers of your own after building the trainer, or from your
+    own generator (np.random.default_rng(seed)).
+    """
 
     phases = ("autoencoder",)
     tracker_names = ("reconstruction_loss",)
