@@ -95,3 +95,23 @@ def test_epoch_time_refuses_a_malformed_setting_or_missing_data(tmp_path):
     result = run_epoch_time("--data", str(tmp_path / "missing.npz"))
     assert result.returncode == 1
     assert f"{tmp_path / 'missing.npz'} is missing: build it with" in result.stderr
+
+
+def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_path):
+    data, out = tiny_eval_set(tmp_path / "tiny.npz", per_class=160), tmp_path / "variants.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipe_variants.py"), "--seeds", "3",
+                             "--epochs", "2", "--dropout", "0.3", "--ema", "0.9", "--data", str(data),
+                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["seed"] == 3 and sorted(run["validation_accuracy"]) == ["ema 0.9", "encoder"]
+    for scores in run["validation_accuracy"].values():
+        assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
+    assert "seed 3, dropout 0.3, mean validation accuracy over the last 2 epochs: encoder" in result.stdout
+
+
+def test_recipe_variants_refuses_an_impossible_momentum(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipe_variants.py"), "--ema", "1.5",
+                             "--data", str(tmp_path / "missing.npz")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "every --ema momentum in (0, 1), got 0.0 and [1.5]" in result.stderr
