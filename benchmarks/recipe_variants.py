@@ -9,7 +9,8 @@ after every epoch, the encoder itself and, side by side from the same run, an ex
 average (EMA) of its weights for each --ema momentum (every weight, batch normalization's moving
 statistics included, updated after every training step). --dropout RATE puts dropout after the
 encoder's last pooling and dense layers. Prints every epoch and, per seed, each variant's mean
-validation accuracy over the last 10 epochs; writes them to benchmarks/results/recipe-variants-*.json.
+validation accuracy over the last 10 epochs; writes them to benchmarks/results/recipe-variants-*.json
+(keeping the runs of other seeds already there).
 """
 
 import argparse
@@ -80,6 +81,10 @@ def main():
     names = ["encoder"] + [f"ema {m:g}" for m in args.ema]
     out = Path(args.out or HERE / "results" / f"recipe-variants-dropout{args.dropout:g}.json")
     results = {"dropout": args.dropout, "num_scored": len(data.x_test), "runs": []}
+    if out.exists():  # keep the other seeds' runs of an earlier call with the same settings
+        earlier = json.loads(out.read_text())
+        if all(earlier.get(key) == results[key] for key in ("dropout", "num_scored")):
+            results["runs"] = [run for run in earlier["runs"] if run["seed"] not in args.seeds]
     for seed in args.seeds:
         trainer = AveragedEncoders(momenta=args.ema, dropout=args.dropout, seed=seed, labels_per_class=100)
         trainer.compile()

@@ -99,11 +99,14 @@ def test_epoch_time_refuses_a_malformed_setting_or_missing_data(tmp_path):
 
 def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_path):
     data, out = tiny_eval_set(tmp_path / "tiny.npz", per_class=160), tmp_path / "variants.json"
+    earlier = {"dropout": 0.3, "num_scored": 500, "runs": [{"seed": 9}, {"seed": 3, "stale": True}]}
+    out.write_text(json.dumps(earlier))  # seed 9 is kept, the old seed 3 replaced
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipe_variants.py"), "--seeds", "3",
                              "--epochs", "2", "--dropout", "0.3", "--ema", "0.9", "--data", str(data),
                              "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    (run,) = json.loads(out.read_text())["runs"]
+    kept, run = json.loads(out.read_text())["runs"]
+    assert kept == {"seed": 9} and "stale" not in run
     assert run["seed"] == 3 and sorted(run["validation_accuracy"]) == ["ema 0.9", "encoder"]
     for scores in run["validation_accuracy"].values():
         assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
