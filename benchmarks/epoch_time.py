@@ -43,8 +43,6 @@ def main():
                         default=[setting("xla,auto"), setting("keras,1")])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the evaluation set (.npz)")
     args = parser.parse_args()
-    if not Path(args.data).exists():
-        raise SystemExit(f"{args.data} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
     data = evaluation_data(args.data, validation=False)
     for options in args.settings:
         trainer = TRAINERS[args.model](seed=0, recipe=args.recipe, labels_per_class=100)

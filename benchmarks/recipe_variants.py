@@ -75,8 +75,6 @@ def main():
     if not 0.0 <= args.dropout < 1.0 or not all(0.0 < m < 1.0 for m in args.ema):
         parser.error(f"--dropout must be in [0, 1) and every --ema momentum in (0, 1), got "
                      f"{args.dropout} and {args.ema}")
-    if not Path(args.data).exists():
-        raise SystemExit(f"{args.data} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
     data = evaluation_data(args.data, validation=True)
     names = ["encoder"] + [f"ema {m:g}" for m in args.ema]
     out = Path(args.out or HERE / "results" / f"recipe-variants-dropout{args.dropout:g}.json")

@@ -45,7 +45,12 @@ VALIDATION_SIZE = 500
 
 
 def evaluation_data(path, validation, seed=0):
-    """MnistData whose test split is the real test set, or (validation) 500 held-out training digits."""
+    """MnistData whose test split is the real test set, or (validation) 500 held-out training digits.
+
+    Exits with a message naming build_eval_set.py when the evaluation set at `path` is missing.
+    """
+    if not Path(path).exists():
+        raise SystemExit(f"{path} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
     if not validation:
         return load_mnist(path, seed=seed)
     data = load_mnist(path, seed=seed, validation_size=VALIDATION_SIZE)
@@ -111,8 +116,6 @@ def main():
     parser.add_argument("--append", action="store_true",
                         help="keep the runs already in the output file; train only the missing (model, seed)")
     args = parser.parse_args()
-    if not Path(args.data).exists():
-        raise SystemExit(f"{args.data} is missing: build it with .venv/bin/python benchmarks/build_eval_set.py")
     data = evaluation_data(args.data, args.validation)
     suffix = "-validation" if args.validation else ""
     out = Path(args.out or HERE / "results" / f"accuracy-{args.recipe}{suffix}.json")
