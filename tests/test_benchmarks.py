@@ -11,16 +11,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_benchmark(script, *args, timeout=300):
+    """benchmarks/SCRIPT run with args in a fresh interpreter: the CompletedProcess (text output)."""
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def cells(line):
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
 def test_quick_speed_benchmark_prints_a_ratio_table_and_writes_json(tmp_path):
     out = tmp_path / "speed.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--quick",
-         "--models", "autoencoder", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    result = run_benchmark("bench_speed.py", "--quick", "--models", "autoencoder", "--json", str(out),
+                           timeout=180)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     header = cells(next(line for line in lines if line.startswith("| model | trainer img/s")))
@@ -69,15 +73,10 @@ def tiny_eval_set(path, per_class=100, seed=0):
     return path
 
 
-def run_epoch_time(*args):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_time.py"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
 def test_epoch_time_prints_each_settings_epoch_seconds(tmp_path):
     data = tiny_eval_set(tmp_path / "tiny.npz")
-    result = run_epoch_time("--model", "baseline-classifier", "--recipe", "article", "--epochs", "2",
-                            "--settings", "keras,1", "xla,auto", "--data", str(data))
+    result = run_benchmark("epoch_time.py", "--model", "baseline-classifier", "--recipe", "article",
+                           "--epochs", "2", "--settings", "keras,1", "xla,auto", "--data", str(data))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if "epoch seconds" in line]
     assert [line.split(": epoch seconds")[0] for line in lines] == [
@@ -89,10 +88,10 @@ def test_epoch_time_prints_each_settings_epoch_seconds(tmp_path):
 
 
 def test_epoch_time_refuses_a_malformed_setting_or_missing_data(tmp_path):
-    result = run_epoch_time("--settings", "xla", "--data", str(tmp_path / "tiny.npz"))
+    result = run_benchmark("epoch_time.py", "--settings", "xla", "--data", str(tmp_path / "tiny.npz"))
     assert result.returncode == 2
     assert "a setting is ADAM,STEPS such as xla,auto or keras,1" in result.stderr and "'xla'" in result.stderr
-    result = run_epoch_time("--data", str(tmp_path / "missing.npz"))
+    result = run_benchmark("epoch_time.py", "--data", str(tmp_path / "missing.npz"))
     assert result.returncode == 1
     assert f"{tmp_path / 'missing.npz'} is missing: build it with" in result.stderr
 
@@ -101,9 +100,8 @@ def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_pat
     data, out = tiny_eval_set(tmp_path / "tiny.npz", per_class=160), tmp_path / "variants.json"
     earlier = {"dropout": 0.3, "num_scored": 500, "runs": [{"seed": 9}, {"seed": 3, "stale": True}]}
     out.write_text(json.dumps(earlier))  # seed 9 is kept, the old seed 3 replaced
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipe_variants.py"), "--seeds", "3",
-                             "--epochs", "2", "--dropout", "0.3", "--ema", "0.9", "--data", str(data),
-                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_benchmark("recipe_variants.py", "--seeds", "3", "--epochs", "2", "--dropout", "0.3",
+                           "--ema", "0.9", "--data", str(data), "--out", str(out))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     kept, run = json.loads(out.read_text())["runs"]
     assert kept == {"seed": 9} and "stale" not in run
@@ -114,7 +112,6 @@ def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_pat
 
 
 def test_recipe_variants_refuses_an_impossible_momentum(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipe_variants.py"), "--ema", "1.5",
-                             "--data", str(tmp_path / "missing.npz")], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = run_benchmark("recipe_variants.py", "--ema", "1.5", "--data", str(tmp_path / "missing.npz"),
+                           timeout=120)
     assert result.returncode == 2 and "every --ema momentum in (0, 1), got 0.0 and [1.5]" in result.stderr
