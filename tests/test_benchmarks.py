@@ -108,10 +108,36 @@ def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_pat
     assert run["seed"] == 3 and sorted(run["validation_accuracy"]) == ["ema 0.9", "encoder"]
     for scores in run["validation_accuracy"].values():
         assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
-    assert "seed 3, dropout 0.3, mean validation accuracy over the last 2 epochs: encoder" in result.stdout
+    assert "seed 3, dropout0.3, mean validation accuracy over the last 2 epochs: encoder" in result.stdout
+
+
+def test_recipe_variants_trains_an_elastic_wider_variant_and_scores_test_time_augmentation(tmp_path):
+    data = tiny_eval_set(tmp_path / "tiny.npz", per_class=160)
+    result = run_benchmark("recipe_variants.py", "--seeds", "4", "--epochs", "1", "--elastic", "20",
+                           "--filters", "8", "16", "--dense-units", "32", "--half-life", "100", "--tta", "2",
+                           "--ema", "--data", str(data), "--out", str(tmp_path / "variants.json"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "variants.json").read_text())
+    assert {key: report[key] for key in ("elastic", "filters", "dense_units", "half_life", "tta")} == \
+        {"elastic": 20.0, "filters": [8, 16], "dense_units": 32, "half_life": 100, "tta": 2}
+    assert sorted(report["runs"][0]["validation_accuracy"]) == ["encoder", "encoder tta 2"]
+    assert "seed 4, dropout0-elastic20-filters8-16-denseunits32-halflife100-tta2, mean" in result.stdout
+
+
+def test_elastic_distortion_moves_pixels_in_training_only():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from recipe_variants import ElasticDistortion
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    assert np.array_equal(np.asarray(ElasticDistortion(34.0, seed=1)(images)), images)
+    still = np.asarray(ElasticDistortion(0.0, seed=1)(images, training=True))
+    np.testing.assert_allclose(still, images, atol=1e-6)
+    warped = np.asarray(ElasticDistortion(34.0, seed=1)(images, training=True))
+    assert warped.shape == images.shape and np.abs(warped - images).mean() > 0.05
+    np.testing.assert_array_equal(warped, np.asarray(ElasticDistortion(34.0, seed=1)(images, training=True)))
 
 
 def test_recipe_variants_refuses_an_impossible_momentum(tmp_path):
     result = run_benchmark("recipe_variants.py", "--ema", "1.5", "--data", str(tmp_path / "missing.npz"),
                            timeout=120)
-    assert result.returncode == 2 and "every --ema momentum in (0, 1), got 0.0 and [1.5]" in result.stderr
+    assert result.returncode == 2 and "every --ema momentum in (0, 1)" in result.stderr
+    assert "ema [1.5]" in result.stderr

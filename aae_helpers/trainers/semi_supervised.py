@@ -44,6 +44,8 @@ class RecipeMixin:
     validation split of the training digits (benchmarks/semi_supervised_accuracy.py --validation).
     """
 
+    learning_rate_half_life = LEARNING_RATE_HALF_LIFE  # optimizer steps, under 'improved'
+
     def recipe_config(self):
         """{'recipe': ..., 'recipe_version': ...} for get_config; empty for 'article', so runs saved
         before recipes existed still match."""
@@ -81,7 +83,7 @@ class RecipeMixin:
         base = self.compile_settings["learning_rate"]
         for optimizer in self.phase_optimizers.values():
             steps = ops.cast(optimizer.iterations, "float32")
-            optimizer.learning_rate.assign(base * ops.power(0.5, steps / LEARNING_RATE_HALF_LIFE))
+            optimizer.learning_rate.assign(base * ops.power(0.5, steps / self.learning_rate_half_life))
 
 
 def correct(labels, logits):
