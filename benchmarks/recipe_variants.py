@@ -157,8 +157,9 @@ def main():
     names = ["encoder"] + [f"ema {m:g}" for m in args.ema] + ([f"encoder tta {args.tta}"] if args.tta else [])
     settings = {"dropout": args.dropout, "elastic": args.elastic, "filters": args.filters,
                 "dense_units": args.dense_units, "half_life": args.half_life}
-    defaults = {"elastic": 0.0, "filters": list(CONV_FILTERS), "dense_units": 256,
-                "half_life": LEARNING_RATE_HALF_LIFE, "tta": 0}
+    # the recipe's values: a setting that differs from its default goes into the results file's name
+    defaults = {key: parser.get_default(key)
+                for key in ("elastic", "filters", "dense_units", "half_life", "tta")}
     variant = f"dropout{args.dropout:g}" + "".join(
         f"-{key.replace('_', '')}{'-'.join(map(str, value)) if isinstance(value, list) else f'{value:g}'}"
         for key, value in {**settings, "tta": args.tta}.items() if value != defaults.get(key, value))
