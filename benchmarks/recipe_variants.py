@@ -1,6 +1,7 @@
 """Validation runs of candidate changes to the improved semi-supervised AAE recipe.
 
 Usage: .venv/bin/python benchmarks/recipe_variants.py [--seeds 0 1] [--epochs 30] [--dropout 0.3]
+                                                      [--input-noise 0.3]
                                                       [--ema 0.99 0.995 0.998] [--elastic 34]
                                                       [--filters 32 64 128] [--dense-units 256]
                                                       [--half-life 500] [--tta 8] [--data ...]
@@ -10,12 +11,14 @@ held out (the --validation split of semi_supervised_accuracy.py; never the test 
 after every epoch, the encoder itself and, side by side from the same run, an exponential moving
 average (EMA) of its weights for each --ema momentum (every weight, batch normalization's moving
 statistics included, updated after every training step). --dropout RATE puts dropout after the
-encoder's last pooling and dense layers. --elastic ALPHA adds an elastic distortion (Simard et
-al. 2003: a random displacement field, uniform in [-1, 1] per pixel, smoothed by a Gaussian of
-sigma 4 pixels and scaled by ALPHA) before the recipe's shifts, rotations and zooms. --filters and
---dense-units size the encoder (and its averages); --half-life sets the learning rates' half-life
-in steps. --tta N also scores the encoder on each digit averaged with N augmented copies of it
-(test-time augmentation, with an augmenter of its own, so training draws the same numbers).
+encoder's last pooling and dense layers; --input-noise STD adds Gaussian noise of that standard
+deviation to the encoder's input pixels (after the augmentation). --elastic ALPHA adds an elastic
+distortion (Simard et al. 2003: a random displacement field, uniform in [-1, 1] per pixel,
+smoothed by a Gaussian of sigma 4 pixels and scaled by ALPHA) before the recipe's shifts,
+rotations and zooms. --filters and --dense-units size the encoder (and its averages);
+--half-life sets the learning rates' half-life in steps. --tta N also scores the encoder on each
+digit averaged with N augmented copies of it (test-time augmentation, with an augmenter of its
+own, so training draws the same numbers).
 
 Prints every epoch and, per seed, each variant's mean validation accuracy over the last 10 epochs;
 writes them to benchmarks/results/recipe-variants-SETTINGS.json, named after the settings that
@@ -97,16 +100,16 @@ def elastic_augmenter(alpha, seed):
 class AveragedEncoders(SemiSupervisedAdversarialAutoencoder):
     """The improved SS-AAE, optionally with encoder dropout, plus EMA copies of its encoder."""
 
-    def __init__(self, momenta=(), dropout=0.0, elastic=0.0, filters=CONV_FILTERS, dense_units=256,
-                 half_life=LEARNING_RATE_HALF_LIFE, **kwargs):
+    def __init__(self, momenta=(), dropout=0.0, input_noise=0.0, elastic=0.0, filters=CONV_FILTERS,
+                 dense_units=256, half_life=LEARNING_RATE_HALF_LIFE, **kwargs):
         super().__init__(recipe="improved", **kwargs)
         self.learning_rate_half_life = half_life
         if elastic:
             self.augmenter = elastic_augmenter(elastic, self.seed)
         sizes = {"filters": tuple(filters), "dense_units": dense_units}
-        if dropout or sizes != {"filters": CONV_FILTERS, "dense_units": 256}:
+        if dropout or input_noise or sizes != {"filters": CONV_FILTERS, "dense_units": 256}:
             self.encoder = build_conv_encoder(self.latent_dim, NUM_CLASSES, batch_norm=True, dropout=dropout,
-                                              **sizes)
+                                              input_noise=input_noise, **sizes)
         self.momenta = tuple(momenta)
         self.averaged = [build_conv_encoder(self.latent_dim, NUM_CLASSES, batch_norm=True, name=f"ema_{i}",
                                             **sizes) for i in range(len(self.momenta))]
@@ -139,6 +142,7 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--input-noise", type=float, default=0.0)
     parser.add_argument("--ema", nargs="*", type=float, default=[0.99, 0.995, 0.998])
     parser.add_argument("--elastic", type=float, default=0.0)
     parser.add_argument("--filters", nargs="+", type=int, default=list(CONV_FILTERS))
@@ -148,18 +152,19 @@ def main():
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    if not 0.0 <= args.dropout < 1.0 or not all(0.0 < m < 1.0 for m in args.ema) or args.elastic < 0 \
-            or min(args.filters + [args.dense_units, args.half_life]) < 1 or args.tta < 0:
-        parser.error("--dropout must be in [0, 1), every --ema momentum in (0, 1), --elastic and --tta at "
-                     "least 0, --filters, --dense-units and --half-life positive; got "
+    if not 0.0 <= args.dropout < 1.0 or not all(0.0 < m < 1.0 for m in args.ema) \
+            or min(args.elastic, args.input_noise, args.tta) < 0 \
+            or min(args.filters + [args.dense_units, args.half_life]) < 1:
+        parser.error("--dropout must be in [0, 1), every --ema momentum in (0, 1), --elastic, "
+                     "--input-noise and --tta at least 0, --filters, --dense-units and --half-life positive; got "
                      + ", ".join(f"{key} {value}" for key, value in vars(args).items()))
     data = evaluation_data(args.data, validation=True)
     names = ["encoder"] + [f"ema {m:g}" for m in args.ema] + ([f"encoder tta {args.tta}"] if args.tta else [])
-    settings = {"dropout": args.dropout, "elastic": args.elastic, "filters": args.filters,
-                "dense_units": args.dense_units, "half_life": args.half_life}
+    settings = {"dropout": args.dropout, "input_noise": args.input_noise, "elastic": args.elastic,
+                "filters": args.filters, "dense_units": args.dense_units, "half_life": args.half_life}
     # the recipe's values: a setting that differs from its default goes into the results file's name
     defaults = {key: parser.get_default(key)
-                for key in ("elastic", "filters", "dense_units", "half_life", "tta")}
+                for key in ("input_noise", "elastic", "filters", "dense_units", "half_life", "tta")}
     variant = f"dropout{args.dropout:g}" + "".join(
         f"-{key.replace('_', '')}{'-'.join(map(str, value)) if isinstance(value, list) else f'{value:g}'}"
         for key, value in {**settings, "tta": args.tta}.items() if value != defaults.get(key, value))

@@ -111,17 +111,18 @@ def test_recipe_variants_scores_the_encoder_and_its_averages_every_epoch(tmp_pat
     assert "seed 3, dropout0.3, mean validation accuracy over the last 2 epochs: encoder" in result.stdout
 
 
-def test_recipe_variants_trains_an_elastic_wider_variant_and_scores_test_time_augmentation(tmp_path):
+def test_recipe_variants_trains_a_noisy_elastic_wider_variant_and_scores_test_time_augmentation(tmp_path):
     data = tiny_eval_set(tmp_path / "tiny.npz", per_class=160)
-    result = run_benchmark("recipe_variants.py", "--seeds", "4", "--epochs", "1", "--elastic", "20",
-                           "--filters", "8", "16", "--dense-units", "32", "--half-life", "100", "--tta", "2",
-                           "--ema", "--data", str(data), "--out", str(tmp_path / "variants.json"))
+    result = run_benchmark("recipe_variants.py", "--seeds", "4", "--epochs", "1", "--input-noise", "0.2",
+                           "--elastic", "20", "--filters", "8", "16", "--dense-units", "32", "--half-life", "100",
+                           "--tta", "2", "--ema", "--data", str(data), "--out", str(tmp_path / "variants.json"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "variants.json").read_text())
-    assert {key: report[key] for key in ("elastic", "filters", "dense_units", "half_life", "tta")} == \
-        {"elastic": 20.0, "filters": [8, 16], "dense_units": 32, "half_life": 100, "tta": 2}
+    assert {key: report[key] for key in ("input_noise", "elastic", "filters", "dense_units", "half_life", "tta")} \
+        == {"input_noise": 0.2, "elastic": 20.0, "filters": [8, 16], "dense_units": 32, "half_life": 100, "tta": 2}
     assert sorted(report["runs"][0]["validation_accuracy"]) == ["encoder", "encoder tta 2"]
-    assert "seed 4, dropout0-elastic20-filters8-16-denseunits32-halflife100-tta2, mean" in result.stdout
+    assert "seed 4, dropout0-inputnoise0.2-elastic20-filters8-16-denseunits32-halflife100-tta2, mean" \
+        in result.stdout
 
 
 def test_elastic_distortion_moves_pixels_in_training_only():
