@@ -150,18 +150,21 @@ def build_gaussian_encoder(latent_dim=10, hidden_units=(128,), activation="sigmo
 
 # ---- the improved few-label recipe: small convolutional networks ----------------------------
 CONV_FILTERS = (32, 64, 128)
+CONV_DENSE_UNITS = 256
 
 
-def build_conv_encoder(latent_dim=10, num_classes=NUM_CLASSES, filters=CONV_FILTERS, dense_units=256,
-                       batch_norm=False, input_noise=0.0, dropout=0.0, name="encoder"):
+def build_conv_encoder(latent_dim=10, num_classes=NUM_CLASSES, filters=CONV_FILTERS,
+                       dense_units=CONV_DENSE_UNITS, batch_norm=False, input_noise=0.0, dropout=0.0,
+                       name="encoder"):
     """images (batch, 784) -> [class_logits (batch, num_classes), z (batch, latent_dim)].
 
     Optional Gaussian input noise, then 3x3 conv + 2x2 max-pool blocks (28 -> 14 -> 7 -> 3), a dense
     layer, optional dropout; noise and dropout act only in training. Off by default: in the
     semi-supervised AAE without batch normalization they made the adversarial phases wreck the
     class head (validation accuracy near chance); with it, dropout 0.3 ended half a point lower and
-    input noise 0.3 a point lower (benchmarks/recipe_variants.py). batch_norm=True normalizes each convolution's and the dense
-    layer's outputs before the ReLU. latent_dim=0: class_logits alone (a classifier).
+    input noise 0.3 a point lower (benchmarks/recipe_variants.py). batch_norm=True normalizes each
+    convolution's and the dense layer's outputs before the ReLU. latent_dim=0: class_logits alone
+    (a classifier).
     """
     if latent_dim != 0:
         _check_size("latent_dim", latent_dim)

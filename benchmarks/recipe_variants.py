@@ -43,7 +43,8 @@ sys.path.insert(0, str(HERE.parent))
 from semi_supervised_accuracy import DEFAULT_DATA, evaluation_data  # noqa: E402
 
 from aae_helpers.data import NUM_CLASSES  # noqa: E402
-from aae_helpers.models import CONV_FILTERS, IMAGE_SIZE, build_augmenter, build_conv_encoder  # noqa: E402
+from aae_helpers.models import (CONV_DENSE_UNITS, CONV_FILTERS, IMAGE_SIZE, build_augmenter,  # noqa: E402
+                                build_conv_encoder)
 from aae_helpers.trainers.base import in_batches  # noqa: E402
 from aae_helpers.trainers.semi_supervised import (LEARNING_RATE_HALF_LIFE,  # noqa: E402
                                                    SemiSupervisedAdversarialAutoencoder)
@@ -101,13 +102,13 @@ class AveragedEncoders(SemiSupervisedAdversarialAutoencoder):
     """The improved SS-AAE, optionally with encoder dropout, plus EMA copies of its encoder."""
 
     def __init__(self, momenta=(), dropout=0.0, input_noise=0.0, elastic=0.0, filters=CONV_FILTERS,
-                 dense_units=256, half_life=LEARNING_RATE_HALF_LIFE, **kwargs):
+                 dense_units=CONV_DENSE_UNITS, half_life=LEARNING_RATE_HALF_LIFE, **kwargs):
         super().__init__(recipe="improved", **kwargs)
         self.learning_rate_half_life = half_life
         if elastic:
             self.augmenter = elastic_augmenter(elastic, self.seed)
         sizes = {"filters": tuple(filters), "dense_units": dense_units}
-        if dropout or input_noise or sizes != {"filters": CONV_FILTERS, "dense_units": 256}:
+        if dropout or input_noise or sizes != {"filters": CONV_FILTERS, "dense_units": CONV_DENSE_UNITS}:
             self.encoder = build_conv_encoder(self.latent_dim, NUM_CLASSES, batch_norm=True, dropout=dropout,
                                               input_noise=input_noise, **sizes)
         self.momenta = tuple(momenta)
@@ -146,7 +147,7 @@ def main():
     parser.add_argument("--ema", nargs="*", type=float, default=[0.99, 0.995, 0.998])
     parser.add_argument("--elastic", type=float, default=0.0)
     parser.add_argument("--filters", nargs="+", type=int, default=list(CONV_FILTERS))
-    parser.add_argument("--dense-units", type=int, default=256)
+    parser.add_argument("--dense-units", type=int, default=CONV_DENSE_UNITS)
     parser.add_argument("--half-life", type=int, default=LEARNING_RATE_HALF_LIFE)
     parser.add_argument("--tta", type=int, default=0)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
