@@ -50,6 +50,7 @@ bench-accuracy: $(STAMP)
 	$(BIN)/python benchmarks/build_eval_set.py --mnist $(MNIST_TEST)
 	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe article --seeds 0 1 2
 	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe improved --seeds 0 1 2
+	$(BIN)/python benchmarks/semi_supervised_accuracy.py --models baseline-classifier --labels 5000 --epochs 30
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/report.py
 

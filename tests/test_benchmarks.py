@@ -56,9 +56,9 @@ def test_accuracy_table_reports_each_models_mean_spread_and_thresholds():
     summary = {"baseline-classifier": {"final_accuracy_mean": 0.98, "final_accuracy_std": 0.01,
                                        "train_seconds_median": 61.4,
                                        "seconds_to": {"0.98": [None, 50.2, 40.0], "0.99": [None, None, 59.9]}}}
-    table = accuracy_table({"improved": {"summary": summary, "runs": runs}})
+    table = accuracy_table([("improved", {"summary": summary, "runs": runs, "labels": 500})])
     header, rule, row = table.splitlines()
-    assert cells(row) == ["improved", "baseline-classifier (150 epochs)", "98.00% ± 1.00%",
+    assert cells(row) == ["improved", "baseline-classifier (150 epochs)", "500", "98.00% ± 1.00%",
                           "97.00%, 98.00%, 99.00%", "61 s", "never, 50, 40", "never, never, 60"]
     assert len(cells(header)) == len(cells(row)) == len(cells(rule))
 
@@ -71,6 +71,41 @@ def tiny_eval_set(path, per_class=100, seed=0):
                         y_train=labels, x_test=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
                         y_test=rng.integers(0, 10, 200, dtype=np.uint8))
     return path
+
+
+def test_semi_supervised_accuracy_scores_each_seed_and_appends_missing_runs(tmp_path):
+    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "accuracy.json"
+    common = ("--recipe", "article", "--models", "baseline-classifier", "--labels", "500", "--epochs", "5",
+              "--data", str(data), "--out", str(out))
+    result = run_benchmark("semi_supervised_accuracy.py", *common, "--seeds", "0")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    row = cells(next(line for line in result.stdout.splitlines() if "| baseline-classifier (5 epochs) |" in line))
+    assert row[:3] == ["article", "baseline-classifier (5 epochs)", "500"]
+    first = json.loads(out.read_text())
+    assert first["labels"] == 500 and first["num_train"] == 1000 and first["num_scored"] == 200
+    (run,) = first["runs"]
+    assert (run["seed"], run["steps_per_epoch"], run["scored_epochs"]) == (0, 5, [5])
+    assert 0.0 <= run["final_accuracy"] <= 1.0 and run["train_seconds"] > 0
+
+    result = run_benchmark("semi_supervised_accuracy.py", *common, "--seeds", "0", "1", "--append")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert runs[0] == run and [r["seed"] for r in runs] == [0, 1]   # seed 0 kept, not retrained
+
+    result = run_benchmark("semi_supervised_accuracy.py", "--data", str(tmp_path / "missing.npz"))
+    assert result.returncode == 1 and "missing.npz is missing: build it with" in result.stderr
+
+
+def test_accuracy_results_for_other_label_counts_never_overwrite_the_1000_label_file():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from semi_supervised_accuracy import default_output
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    names = [default_output("improved", labels, validation).name
+             for labels, validation in ((1000, False), (5000, False), (1000, True), (5000, True))]
+    assert names == ["accuracy-improved.json", "accuracy-improved-5000-labels.json",
+                     "accuracy-improved-validation.json", "accuracy-improved-5000-labels-validation.json"]
 
 
 def test_epoch_time_prints_each_settings_epoch_seconds(tmp_path):
