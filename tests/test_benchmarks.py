@@ -108,6 +108,31 @@ def test_accuracy_results_for_other_label_counts_never_overwrite_the_1000_label_
                      "accuracy-improved-validation.json", "accuracy-improved-5000-labels-validation.json"]
 
 
+def test_full_mnist_time_repeats_the_digits_to_an_epoch_of_the_asked_size(tmp_path):
+    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "full.json"
+    result = run_benchmark("full_mnist_time.py", "--models", "autoencoder", "--images", "2500",
+                           "--timed-epochs", "2", "--data", str(data), "--json", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["images_per_epoch"] == 2500 and "repeated to 2500" in report["data"]
+    (row,) = report["rows"]
+    assert (row["notebook"], row["model"], row["steps_per_epoch"], row["notebook_epochs"]) == \
+        ("01", "autoencoder", 25, 30)
+    first, later = row["epoch_seconds"]
+    assert first > 0 and later > 0 and row["later_epoch_seconds"] == later
+    assert math.isclose(row["notebook_training_minutes"], (first + 29 * later) / 60, abs_tol=0.01)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("| 01 | autoencoder |"))
+    assert cells(line)[-1] == f"{row['notebook_training_minutes']:.1f} min (30 epochs)"
+
+
+def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
+    data = tiny_eval_set(tmp_path / "tiny.npz")
+    result = run_benchmark("full_mnist_time.py", "--images", "50", "--data", str(data))
+    assert result.returncode == 2 and "--images must be at least one batch (100), got 50" in result.stderr
+    result = run_benchmark("full_mnist_time.py", "--timed-epochs", "1", "--data", str(data))
+    assert result.returncode == 2 and "--timed-epochs must be at least 2" in result.stderr
+
+
 def test_epoch_time_prints_each_settings_epoch_seconds(tmp_path):
     data = tiny_eval_set(tmp_path / "tiny.npz")
     result = run_benchmark("epoch_time.py", "--model", "baseline-classifier", "--recipe", "article",
