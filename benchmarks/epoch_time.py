@@ -11,13 +11,13 @@ prints the wall seconds of each epoch (the first includes tracing and XLA compil
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from full_mnist_time import time_epochs  # noqa: E402
 from semi_supervised_accuracy import DEFAULT_DATA, evaluation_data  # noqa: E402
 
 from aae_helpers.trainers import TRAINERS  # noqa: E402
@@ -47,12 +47,7 @@ def main():
     for options in args.settings:
         trainer = TRAINERS[args.model](seed=0, recipe=args.recipe, labels_per_class=100)
         trainer.compile(**options)
-        dataset, steps = trainer.make_dataset(data, 100), trainer.steps_per_epoch(data, 100)
-        seconds = []
-        for epoch in range(args.epochs):
-            started = time.perf_counter()
-            trainer.fit(dataset, steps_per_epoch=steps, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
-            seconds.append(time.perf_counter() - started)
+        _, seconds = time_epochs(trainer, data, args.epochs)
         print(f"{args.model} ({args.recipe}) {options}: epoch seconds "
               + ", ".join(f"{s:.1f}" for s in seconds), flush=True)
 
