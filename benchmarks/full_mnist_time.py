@@ -24,23 +24,21 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import numpy as np  # noqa: E402
+from model_quality import BATCH_SIZE, MODELS, check_notebook  # noqa: E402
 
 from aae_helpers.data import MnistData, load_mnist  # noqa: E402
 from aae_helpers.trainers import TRAINERS  # noqa: E402
 
-# notebook: (model, the notebook's constructor settings, the notebook's epochs)
-NOTEBOOK_RUNS = {
-    "01": ("autoencoder", {"latent_dim": 2}, 30),
-    "02": ("aae", {"latent_dim": 2, "prior": "gaussian", "prior_std": 5.0}, 30),
-    "03": ("supervised-aae", {"latent_dim": 15, "prior_std": 5.0}, 30),
-    "04": ("semi-supervised-aae", {"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100}, 15),
-    "05": ("vae", {"latent_dim": 10, "hidden_units": (128,), "classifier_weight": 10.0,
-                   "decoder_std": 0.5}, 80),
-}
-BATCH_SIZE = 100
+# Each notebook's main model with its `parameters` cell: the four model_quality.py describes, and
+# notebook 04's semi-supervised AAE, in notebook order. check_notebook compares them at run time.
+NOTEBOOK_RUNS = dict(sorted({**MODELS, "semi-supervised-aae": {
+    "notebook": "04_semi_supervised_1000_labels",
+    "kwargs": {"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100},
+    "learning_rate": 1e-3, "beta_1": 0.9, "epochs": 15}}.items(), key=lambda item: item[1]["notebook"]))
 
 
 def full_size(data: MnistData, images: int) -> MnistData:
@@ -67,8 +65,7 @@ def time_epochs(trainer, data, epochs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=[model for model, _, _ in NOTEBOOK_RUNS.values()],
-                        choices=[model for model, _, _ in NOTEBOOK_RUNS.values()])
+    parser.add_argument("--models", nargs="+", default=list(NOTEBOOK_RUNS), choices=list(NOTEBOOK_RUNS))
     parser.add_argument("--recipe", choices=("article", "improved"), default="article",
                         help="the semi-supervised AAE's recipe (notebook 04's default: article)")
     parser.add_argument("--images", type=int, default=60_000, help="training digits per epoch")
@@ -89,15 +86,17 @@ def main(argv=None):
     print(f"{len(data.x_train)} training digits per epoch ({data.source}); {device}")
 
     rows = []
-    for notebook, (model, settings, notebook_epochs) in NOTEBOOK_RUNS.items():
+    for model, run in NOTEBOOK_RUNS.items():
         if model not in args.models:
             continue
-        if model == "semi-supervised-aae":
-            settings = {**settings, "recipe": args.recipe}
+        problems = check_notebook(run)
+        if problems:
+            print(f"WARNING: {model} settings differ from notebook {run['notebook']}: " + "; ".join(problems))
+        settings = {**run["kwargs"], **({"recipe": args.recipe} if model == "semi-supervised-aae" else {})}
         trainer = TRAINERS[model](seed=0, **settings)
-        trainer.compile()
+        trainer.compile(learning_rate=run["learning_rate"], beta_1=run["beta_1"])
         steps, seconds = time_epochs(trainer, data, args.timed_epochs)
-        later = statistics.median(seconds[1:])
+        later, notebook, notebook_epochs = statistics.median(seconds[1:]), run["notebook"][:2], run["epochs"]
         rows.append({"notebook": notebook, "model": model, "settings": {k: str(v) for k, v in settings.items()},
                      "steps_per_epoch": steps, "epoch_seconds": [round(s, 3) for s in seconds],
                      "first_epoch_seconds": round(seconds[0], 3), "later_epoch_seconds": round(later, 3),

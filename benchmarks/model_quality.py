@@ -77,12 +77,13 @@ NOTEBOOK_NAMES = {"LATENT_DIM": ("kwargs", "latent_dim"), "PRIOR": ("kwargs", "p
                   "PRIOR_STD": ("kwargs", "prior_std"), "HIDDEN_UNITS": ("kwargs", "hidden_units"),
                   "CLASSIFIER_WEIGHT": ("kwargs", "classifier_weight"),
                   "DECODER_STD": ("kwargs", "decoder_std"), "LEARNING_RATE": (None, "learning_rate"),
+                  "LABELS_PER_CLASS": ("kwargs", "labels_per_class"),
                   "BETA_1": (None, "beta_1"), "EPOCHS": (None, "epochs")}
 
 
-def check_notebook(name: str) -> list[str]:
-    """Differences between MODELS[name] and the notebook's `parameters` cell (empty: they agree)."""
-    settings = MODELS[name]
+def check_notebook(settings: dict) -> list[str]:
+    """Differences between `settings` (a MODELS entry) and its notebook's `parameters` cell (empty:
+    they agree)."""
     path = ROOT / "notebooks" / f"{settings['notebook']}.ipynb"
     cells = json.loads(path.read_text())["cells"]
     cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
@@ -310,7 +311,7 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else (QUICK_RUNS / "model_quality.json" if args.quick else DEFAULT_OUT)
     for name in args.models:
         settings = MODELS[name]
-        problems = check_notebook(name)
+        problems = check_notebook(settings)
         if problems:
             print(f"WARNING: {name} settings differ from notebook {settings['notebook']}: "
                   + "; ".join(problems), flush=True)

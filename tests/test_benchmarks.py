@@ -125,6 +125,20 @@ def test_full_mnist_time_repeats_the_digits_to_an_epoch_of_the_asked_size(tmp_pa
     assert cells(line)[-1] == f"{row['notebook_training_minutes']:.1f} min (30 epochs)"
 
 
+def test_full_mnist_time_runs_each_notebooks_main_model_with_the_notebooks_parameters():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from full_mnist_time import NOTEBOOK_RUNS
+        from model_quality import check_notebook
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert [run["notebook"][:2] for run in NOTEBOOK_RUNS.values()] == ["01", "02", "03", "04", "05"]
+    for run in NOTEBOOK_RUNS.values():
+        assert check_notebook(run) == [], run["notebook"]
+    changed = {**NOTEBOOK_RUNS["semi-supervised-aae"], "epochs": 16}
+    assert check_notebook(changed) == ["EPOCHS: notebook 15, here 16"]
+
+
 def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
     data = tiny_eval_set(tmp_path / "tiny.npz")
     result = run_benchmark("full_mnist_time.py", "--images", "50", "--data", str(data))
