@@ -1,30 +1,34 @@
 # Two commands do all the set-up:  `make lab`  and  `make test`.
-# Both create .venv on first use and reinstall only when pyproject.toml changes.
+# Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt changes.
+# They install the exact versions in constraints.txt (the lock); `make lock` refreshes it.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aae-installed
+LOCK   := constraints.txt
+LOCK_VENV := .venv-lock
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 # JupyterLab refuses to run as root (common on servers and in containers) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks bench bench-accuracy install clean-runs help
+.PHONY: lab test unit notebooks bench bench-accuracy install lock clean-runs help
 
 help:
 	@echo "make lab    - set up .venv if needed and start JupyterLab on notebooks/"
 	@echo "make test   - set up .venv if needed, run unit tests and every notebook (fast mode)"
+	@echo "make lock   - refresh constraints.txt: newest allowed releases, in a fresh venv, kept only if the tests pass"
 	@echo "make bench  - training speed against a raw-TensorFlow reference, and full-MNIST epoch times (~25 min)"
 	@echo "make bench-accuracy - few-label accuracy (3 seeds, both recipes) and model quality (hours on 2 cores)"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11+ is needed, found %d.%d; set PYTHON=python3.11 (or newer)" % v[:2])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[notebooks,test]"
 	@touch $(STAMP)
 
 lab: $(STAMP)
@@ -32,14 +36,31 @@ lab: $(STAMP)
 	@echo "On a remote server: ssh -L $(PORT):localhost:$(PORT) you@server, then open that URL locally."
 	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=$(HOST) --port=$(PORT) $(ROOT_FLAG)
 
+# The notebooks run from an empty fast-mode run folder, so a used checkout retrains them too.
 test: $(STAMP)
+	rm -rf notebooks/runs/fast
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: $(STAMP)
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
+	rm -rf notebooks/runs/fast
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Refresh the lock: install the newest releases pyproject.toml allows into a fresh environment,
+# run the whole suite there (unit tests and notebooks), and only if it passes write their exact
+# versions to constraints.txt (the project itself left out). Commit the new constraints.txt.
+lock:
+	rm -rf $(LOCK_VENV) notebooks/runs/fast
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[notebooks,test]"
+	AAE_FAST=1 AAE_OFFLINE=1 $(LOCK_VENV)/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(LOCK_VENV)/bin/python -c 'import platform; print(f"# The exact versions `make test` passed with (Python {platform.python_version()}, {platform.system()} {platform.machine()}).\n# `make lab` and `make test` install them (pip -c); refresh with `make lock`, not by hand.")' > $(LOCK).new
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable >> $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_speed.py
