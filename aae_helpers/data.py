@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import socket
 import struct
@@ -113,6 +114,11 @@ def check_images_and_labels(images, labels, where: str = "data") -> tuple[np.nda
     if low < 0 or high > 255:
         raise ValueError(f"{where}: pixel values must lie in [0, 1] or 0..255, found range "
                          f"[{low:g}, {high:g}].")
+    if images.dtype == np.uint8 and high <= 1:
+        warnings.warn(f"{where}: the uint8 images hold only the values 0..{high:g} (binarised digits?). "
+                      f"uint8 pixels are divided by 255, so these become at most {high / 255:.4f}, almost "
+                      "black. If they are binarised, pass them as floats (images.astype('float32')), "
+                      "which are used as they are.", UserWarning, stacklevel=3)
     scale = 255.0 if (images.dtype == np.uint8 or high > 1.0) else 1.0
     return (images.astype(np.float32) / np.float32(scale)), labels.astype(np.int64)
 
@@ -121,39 +127,69 @@ def check_images_and_labels(images, labels, where: str = "data") -> tuple[np.nda
 # Reading files
 # ----------------------------------------------------------------------------
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise ValueError(f"{path} is a corrupt or truncated gzip file ({error}); "
-                             "download it again.") from error
-    return raw
+def _memory_bytes() -> int | None:
+    """This machine's physical memory in bytes; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_fits(what: str, shape: tuple, itemsize: int) -> int:
+    """The byte size of an array `shape` a file's header declares; a clear ValueError, before any
+    allocation, when it and its float32 copy would not fit in this machine's memory."""
+    size = math.prod(shape) * itemsize  # Python integers: no overflow
+    needed = size + math.prod(shape) * 4
+    memory = _memory_bytes()
+    if memory is not None and needed > memory:
+        raise ValueError(f"{what} declares an array of shape {shape}: with its float32 copy that is "
+                         f"{needed / 1e9:,.1f} GB, more than this machine's {memory / 1e9:,.1f} GB of memory. "
+                         "The file is corrupt or not MNIST-sized; check it or download it again.")
+    return size
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (gzipped or not) of unsigned bytes; returns a uint8 array."""
+    """Read one IDX file (gzipped or not) of unsigned bytes; returns a uint8 array.
+
+    The header is read and checked first (magic number, 28x28 images, size); then exactly the
+    bytes it promises, so neither a huge sparse file nor a gzip bomb is read whole.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path} is too short to be an IDX file ({len(raw)} bytes).")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
-        raise ValueError(f"{path} is not an MNIST IDX file of unsigned bytes "
-                         f"(magic {raw[:4].hex()}, expected 00000801 for labels or 00000803 for images).")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path} is truncated inside its header ({len(raw)} bytes).")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape))
-    found = len(raw) - header
-    if found != expected:
+    with path.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+            head = handle.read(4)
+            if len(head) < 4:
+                raise ValueError(f"{path} is too short to be an IDX file ({len(head)} bytes).")
+            zero, dtype_code, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+                raise ValueError(f"{path} is not an MNIST IDX file of unsigned bytes (magic {head.hex()}, "
+                                 "expected 00000801 for labels or 00000803 for images).")
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
+            shape = struct.unpack(f">{ndim}I", dims)
+            if ndim == 3 and shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+                raise ValueError(f"{path} holds images of {shape[1]}x{shape[2]} pixels (header shape {shape}); "
+                                 "expected 28x28 digits.")
+            expected = _check_fits(str(path), shape, 1)
+            if not gzipped and path.stat().st_size - 4 - 4 * ndim != expected:
+                found = f"{path.stat().st_size - 4 - 4 * ndim:,} bytes"
+            else:
+                raw = handle.read(expected)  # never more than the header promises
+                found = None if len(raw) == expected and not (gzipped and handle.read(1)) else \
+                    ("more" if len(raw) == expected else f"{len(raw):,} bytes")
+    except (OSError, EOFError, zlib.error) as error:
+        kind = "gzip" if gzipped else "IDX"
+        raise ValueError(f"{path} is a corrupt or truncated {kind} file ({error}); "
+                         "download it again.") from error
+    if found is not None:
         raise ValueError(f"{path} is truncated or corrupt: its header promises shape {shape} "
-                         f"({expected} bytes of data) but it holds {found}; download it again.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+                         f"({expected:,} bytes of data) but it holds {found}; download it again.")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
 def _find_idx_file(folder: Path, stem: str) -> Path | None:
@@ -176,8 +212,32 @@ def read_idx_folder(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     return {key: read_idx(path) for key, path in found.items()}
 
 
+def _read_npy(archive: zipfile.ZipFile, name: str, what: str) -> np.ndarray:
+    """One .npy member of an npz: its header checked first (no object arrays, a size that fits in
+    memory), then exactly the bytes it promises."""
+    with archive.open(name) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(member)
+        except ValueError as error:
+            raise zipfile.BadZipFile(f"{name}: {error}") from error
+        if dtype.hasobject:
+            raise ValueError(f"{what} holds object arrays, which are never loaded (pickle is unsafe); "
+                             "save the images and labels as plain numeric arrays.")
+        size = _check_fits(what, shape, dtype.itemsize)
+        raw = member.read(size + 1)
+    if len(raw) != size:
+        raise ValueError(f"{what} is truncated or corrupt: its header promises shape {shape} of {dtype} "
+                         f"({size:,} bytes) but it holds {'more' if len(raw) > size else f'{len(raw):,} bytes'}; "
+                         "download it again.")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a Keras-layout mnist.npz (x_train, y_train, x_test, y_test) without pickle."""
+    """Read a Keras-layout mnist.npz (x_train, y_train, x_test, y_test) without pickle, checking
+    each array's header before reading it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz file not found: {path}")
@@ -187,20 +247,16 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ValueError(f"{path} is not a readable .npz archive (it does not start like a zip file: "
                          f"first bytes {head!r}); it may be truncated or corrupt: download it again.")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in NPZ_KEYS if key not in archive.files]
+        with zipfile.ZipFile(path) as archive:
+            members = {name[:-len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}
+            missing = [key for key in NPZ_KEYS if key not in members]
             if missing:
-                raise ValueError(f"{path} lacks the arrays {missing}; it holds {archive.files}. "
+                raise ValueError(f"{path} lacks the arrays {missing}; it holds {list(members)}. "
                                  f"Expected the Keras layout with {list(NPZ_KEYS)}.")
-            return {key: archive[key] for key in NPZ_KEYS}
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+            return {key: _read_npy(archive, members[key], f"{path} ({key})") for key in NPZ_KEYS}
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as error:
         raise ValueError(f"{path} is not a readable .npz archive ({error}); "
                          "it may be truncated or corrupt: download it again.") from error
-    except ValueError as error:
-        if "pickle" in str(error).lower():
-            raise ValueError(f"{path} holds object arrays, which are never loaded (pickle is unsafe); "
-                             "save the images and labels as plain numeric arrays.") from error
-        raise
 
 
 def read_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -273,6 +329,7 @@ def load_offline_digits(test_fraction: float = 0.2, seed: int = 0) -> dict[str, 
 
 
 def _resolve(path, download: bool, timeout_seconds: float) -> tuple[dict[str, np.ndarray], str]:
+    offline = runtime.env_switch(OFFLINE_ENV)  # checked even when unused: a typo is an error
     path = path if path is not None else os.environ.get(PATH_ENV) or None
     if path is not None:
         return read_dataset(path), f"path:{Path(path).expanduser()}"
@@ -282,7 +339,6 @@ def _resolve(path, download: bool, timeout_seconds: float) -> tuple[dict[str, np
             return read_npz(cache), f"keras-cache:{cache}"
         except ValueError as error:
             warnings.warn(f"Ignoring the unreadable Keras cache ({error}).", stacklevel=3)
-    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
     if download and not offline:
         try:
             return _download_with_keras(timeout_seconds), "keras-download"

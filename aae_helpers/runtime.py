@@ -2,17 +2,32 @@
 
 import os
 
-__all__ = ["fast_mode", "epochs_for_run", "make_deterministic"]
+__all__ = ["fast_mode", "epochs_for_run", "make_deterministic", "env_switch"]
 
 FAST_ENV = "AAE_FAST"
 FAST_EPOCHS = 2
 FAST_TRAIN_SIZE = 2000
 FAST_TEST_SIZE = 500
+# The values an on/off environment variable (AAE_FAST, AAE_OFFLINE) may take, in any case.
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("", "0", "false", "no", "off")
+
+
+def env_switch(name: str) -> bool:
+    """The on/off environment variable `name`: True for 1/true/yes/on, False for 0/false/no/off
+    or unset; any other value is a clear ValueError (a typo must not flip the switch)."""
+    value = os.environ.get(name, "")
+    if value.strip().lower() in SWITCH_ON:
+        return True
+    if value.strip().lower() in SWITCH_OFF:
+        return False
+    raise ValueError(f"the environment variable {name}={value!r} is neither on ({', '.join(SWITCH_ON)}) "
+                     f"nor off ({', '.join(SWITCH_OFF[1:])}, or unset); set one of these, e.g. {name}=1.")
 
 
 def fast_mode() -> bool:
-    """True when the environment variable AAE_FAST is set to a true value."""
-    return os.environ.get(FAST_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    """True when the environment variable AAE_FAST is on (see env_switch)."""
+    return env_switch(FAST_ENV)
 
 
 def epochs_for_run(epochs: int) -> int:

@@ -396,8 +396,9 @@ def test_check_images_and_labels_scaling():
     np.testing.assert_array_equal(x, np.full((3, 784), 0.25, np.float32))
     x, _ = check_images_and_labels(np.full((3, 784), 127.5), labels)  # floats in 0..255
     np.testing.assert_allclose(x, 0.5)
-    x, y = check_images_and_labels(np.ones((3, 784), np.uint8), np.array([1.0, 2.0, 9.0]))
-    np.testing.assert_allclose(x, 1 / 255)  # uint8 is always 0..255, even when its max is 1
+    with pytest.warns(UserWarning, match="binarised"):  # uint8 is always 0..255, even when its max is 1
+        x, y = check_images_and_labels(np.ones((3, 784), np.uint8), np.array([1.0, 2.0, 9.0]))
+    np.testing.assert_allclose(x, 1 / 255)
     np.testing.assert_array_equal(y, [1, 2, 9])
 
 
