@@ -27,6 +27,8 @@ BANDWIDTH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median pairwi
 MEDIAN_POINTS = 1000   # points (drawn at random) the median heuristic looks at
 BLOCK_SIZE = 2048      # rows per block: a block of kernel values is BLOCK_SIZE^2 float64 (32 MB)
 PERMUTATION_POINTS = 5000  # the permutation test keeps one (m + n)^2 kernel matrix in memory
+MAX_PERMUTATIONS = 100_000  # p-values down to 1e-5; more would take hours and say nothing new
+PERMUTATION_CHUNK = 500     # relabellings scored at once: (m + n) x 500 floats per array
 
 
 class MmdTest(NamedTuple):
@@ -82,6 +84,14 @@ def _check_bandwidths(bandwidths) -> np.ndarray:
     return values
 
 
+def _power_of_two_scale(*samples) -> float:
+    """A power of two near the samples' largest magnitude. Dividing by it is exact, so statistics
+    do not change, and brings clouds of size 1e-200 or 1e200 to where squared distances neither
+    underflow to 0 nor overflow to infinity."""
+    largest = max(float(np.abs(sample).max()) for sample in samples)
+    return 1.0 if largest == 0 else float(2.0 ** np.frexp(largest)[1])
+
+
 def _check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -106,7 +116,8 @@ def median_bandwidths(*samples, factors=BANDWIDTH_FACTORS, max_points: int = MED
         raise ValueError(f"all samples must have the same number of columns; got shapes "
                          f"{[sample.shape for sample in checked]}.")
     factors = _check_bandwidths(factors)
-    pooled = np.concatenate(checked)
+    scale = _power_of_two_scale(*checked)
+    pooled = np.concatenate(checked) / scale
     max_points = _check_positive_int(max_points, "max_points")
     if len(pooled) > max_points:
         pooled = pooled[np.random.default_rng(seed).choice(len(pooled), max_points, replace=False)]
@@ -115,8 +126,8 @@ def median_bandwidths(*samples, factors=BANDWIDTH_FACTORS, max_points: int = MED
     median = float(np.median(distances))
     if median <= 0:  # more than half the pairs coincide: fall back to the typical nonzero distance
         nonzero = distances[distances > 0]
-        median = float(np.median(nonzero)) if len(nonzero) else 1.0
-    return median * factors
+        median = float(np.median(nonzero)) if len(nonzero) else 1.0 / scale
+    return median * scale * factors
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -183,6 +194,8 @@ def mmd(x, y, bandwidths=None, seed: int = 0, block_size: int = BLOCK_SIZE) -> f
     x, y = _check_pair(x, y)
     block_size = _check_positive_int(block_size, "block_size")
     bandwidths = median_bandwidths(x, y, seed=seed) if bandwidths is None else _check_bandwidths(bandwidths)
+    scale = _power_of_two_scale(x, y)  # computed on rescaled data: the same value, no under/overflow
+    x, y, bandwidths = x / scale, y / scale, bandwidths / scale
     scales = 1.0 / (2.0 * bandwidths ** 2)
     m, n = len(x), len(y)
     within_x = _within_sum(x, scales, block_size) / (m * (m - 1))
@@ -202,6 +215,10 @@ def mmd_permutation_test(x, y, bandwidths=None, num_permutations: int = 200, see
     """
     x, y = _check_pair(x, y)
     num_permutations = _check_positive_int(num_permutations, "num_permutations")
+    if num_permutations > MAX_PERMUTATIONS:
+        raise ValueError(f"num_permutations must be at most {MAX_PERMUTATIONS:,}, got {num_permutations:,}: "
+                         f"the p-value's resolution is 1 / (1 + num_permutations), and a few thousand "
+                         "relabellings (e.g. 1000) already tell near from far.")
     max_points = _check_positive_int(max_points, "max_points")
     m, n = len(x), len(y)
     if m + n > max_points:
@@ -209,21 +226,26 @@ def mmd_permutation_test(x, y, bandwidths=None, num_permutations: int = 200, see
                          f"m + n = {m} + {n} = {m + n} points, more than max_points={max_points}. "
                          f"Subsample x and y first, or use mmd() for the statistic alone.")
     bandwidths = median_bandwidths(x, y, seed=seed) if bandwidths is None else _check_bandwidths(bandwidths)
-    pooled = np.concatenate([x, y])
-    kernel = _kernel(pooled, pooled, 1.0 / (2.0 * bandwidths ** 2), same=True)
+    scale = _power_of_two_scale(x, y)
+    pooled = np.concatenate([x, y]) / scale
+    kernel = _kernel(pooled, pooled, 1.0 / (2.0 * (bandwidths / scale) ** 2), same=True)
     np.fill_diagonal(kernel, 0.0)  # sums over i != j
+    row_sums = kernel.sum(1)[:, None]
     rng = np.random.default_rng(seed)
-    in_x = np.zeros((m + n, num_permutations + 1))  # column 0: the labelling as given
-    in_x[:m, 0] = 1.0
-    for column in range(1, num_permutations + 1):
-        in_x[rng.permutation(m + n)[:m], column] = 1.0
-    in_y = 1.0 - in_x
-    k_in_x = kernel @ in_x                     # (m + n, P + 1): row sums over each x set
-    k_in_y = kernel.sum(1)[:, None] - k_in_x
-    within_x = (in_x * k_in_x).sum(0) / (m * (m - 1))
-    within_y = (in_y * k_in_y).sum(0) / (n * (n - 1))
-    cross = (in_y * k_in_x).sum(0) / (m * n)
-    statistics = within_x + within_y - 2.0 * cross
+    statistics = []
+    for start in range(0, num_permutations + 1, PERMUTATION_CHUNK):  # column 0: the labelling as given
+        columns = range(start, min(start + PERMUTATION_CHUNK, num_permutations + 1))
+        in_x = np.zeros((m + n, len(columns)))
+        for column, labelling in enumerate(columns):
+            in_x[(rng.permutation(m + n) if labelling else np.arange(m + n))[:m], column] = 1.0
+        in_y = 1.0 - in_x
+        k_in_x = kernel @ in_x                 # (m + n, chunk): row sums over each x set
+        k_in_y = row_sums - k_in_x
+        within_x = (in_x * k_in_x).sum(0) / (m * (m - 1))
+        within_y = (in_y * k_in_y).sum(0) / (n * (n - 1))
+        cross = (in_y * k_in_x).sum(0) / (m * n)
+        statistics.append(within_x + within_y - 2.0 * cross)
+    statistics = np.concatenate(statistics)
     observed, null = float(statistics[0]), statistics[1:]
     p_value = (1 + int(np.count_nonzero(null >= observed))) / (1 + num_permutations)
     return MmdTest(observed, float(p_value), float(null.mean()), float(np.quantile(null, 0.95)),

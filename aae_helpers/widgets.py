@@ -2,6 +2,8 @@
 
 import contextlib
 import io
+import math
+import warnings
 
 import ipywidgets as widgets
 import numpy as np
@@ -44,12 +46,22 @@ def _to_png(fig):
 
 
 class _Refresher:
-    """Calls `draw()` and shows its Figure in `image`; `hold()` batches many control changes into one."""
+    """Calls `draw()` and shows its Figure in `image`; `hold()` batches many control changes into one.
+
+    A control set to NaN or infinity (from code: a slider's own checks let NaN through) is put
+    back to its previous value instead of being drawn.
+    """
 
     def __init__(self, draw, image):
         self.draw, self.image, self.holding = draw, image, False
 
     def __call__(self, change=None):
+        new = change.get("new") if isinstance(change, dict) else None
+        if isinstance(new, float) and not math.isfinite(new):
+            name = getattr(change["owner"], "description", "") or "a control"
+            warnings.warn(f"{name} must be a finite number, got {new}; it stays at {change['old']}.")
+            change["owner"].value = change["old"]  # observed again, with a finite value
+            return
         if not self.holding:
             self.image.value = _to_png(self.draw())
 
@@ -175,6 +187,9 @@ def _latent_extent(extent, codes, trainer):
         extent = (low[0] - pad[0], high[0] + pad[0], low[1] - pad[1], high[1] + pad[1])
     extent = tuple(float(value) for value in extent)
     extent = extent * 2 if len(extent) == 2 else extent
+    if not all(math.isfinite(value) for value in extent):
+        raise ValueError(f"extent must hold finite numbers (low, high) or (z0_min, z0_max, z1_min, z1_max), "
+                         f"got {extent}; pass the code range to show, e.g. (-10, 10).")
     if len(extent) != 4 or extent[0] >= extent[1] or extent[2] >= extent[3]:
         raise ValueError(f"extent must be (low, high) or (z0_min, z0_max, z1_min, z1_max) with "
                          f"min < max, got {extent}.")

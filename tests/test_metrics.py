@@ -82,6 +82,18 @@ def test_scaling_the_data_and_the_default_bandwidths_together_changes_nothing():
     assert mmd(10 * x, 10 * y) == pytest.approx(mmd(x, y), rel=1e-6)
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_clouds_of_any_scale_give_the_same_value(scale):
+    """Squared distances of 1e-200 clouds underflow to 0 (every kernel value 1: MMD^2 = 0) and
+    those of 1e200 clouds overflow (NaN), unless the data is rescaled first."""
+    x, y = gaussian(200, seed=13), gaussian(200, shift=0.5, seed=14)
+    expected = mmd(x, y)
+    assert expected > 0.05
+    assert mmd(scale * x, scale * y) == pytest.approx(expected, rel=1e-6)
+    assert mmd_permutation_test(scale * x, scale * y, num_permutations=99).mmd2 == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(median_bandwidths(scale * x, scale * y), scale * median_bandwidths(x, y), rtol=1e-6)
+
+
 def test_works_on_the_notebook_sizes_blockwise():
     x, y = gaussian(5000, d=2, std=5.0, seed=15), gaussian(5000, d=2, std=5.0, seed=16)
     assert abs(mmd(x, y, block_size=1024)) < 2e-3
