@@ -176,6 +176,10 @@ class Trainer(SavesSeedState, keras.Model):
                   run does not repeat a Keras-Adam run bit for bit.
         """
         learning_rate = check_number(learning_rate, "learning_rate")
+        if learning_rate < np.finfo(np.float32).tiny:  # Adam computes in float32, where it would be 0
+            raise ValueError(f"learning_rate {learning_rate:g} is below float32's smallest normal number "
+                             f"({np.finfo(np.float32).tiny:.3g}), which Adam computes in: it would round "
+                             "to (nearly) 0 and train nothing. Use a value such as 1e-3.")
         beta_1 = self.default_beta_1 if beta_1 is None else beta_1
         if isinstance(beta_1, bool) or not isinstance(beta_1, (int, float, np.integer, np.floating)) \
                 or not 0 <= beta_1 < 1:
