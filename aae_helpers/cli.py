@@ -1,15 +1,25 @@
-"""The `aae` command line: train any tutorial model headless, resume it, and report metrics."""
+"""The `aae` command line: train any tutorial model headless, resume it, and report metrics.
+
+Exit status: 0 trained (or nothing left to train); 1 training failed (diverged, out of memory,
+an internal error); 2 a bad argument, file or run folder; 130 interrupted (Ctrl-C). Every error
+is one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 USAGE_MODELS = "autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae"
+# Settings a run is trained with: left out on the command line, a new run takes these and a
+# resumed run takes its own.
+DEFAULTS = {"batch_size": 100, "prior_std": 5.0, "labels": 1000, "learning_rate": 1e-3, "seed": 0}
+DEFAULT_EPOCHS = {"autoencoder": 20, "aae": 20, "supervised-aae": 20, "semi-supervised-aae": 100,
+                  "baseline-classifier": 100, "vae": 20}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -20,7 +30,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="aae", description="Train the AAE Wizard tutorial models.")
+    parser = OneLineParser(prog="aae", description="Train the AAE Wizard tutorial models.",
+                           epilog="Exit status: 0 done, 1 training failed (diverged, out of memory), "
+                                  "2 bad input, 130 interrupted.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = commands.add_parser("train", help="train a model and write it, its history, figures "
                                               "and metrics.json into --out")
@@ -28,21 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="an mnist.npz or a folder of the four IDX files "
                                       "(default: $AAE_MNIST_PATH, Keras cache/download, offline digits)")
     train.add_argument("--epochs", type=int, default=None, help="total epochs (default: the article's)")
-    train.add_argument("--batch-size", type=int, default=100)
+    train.add_argument("--batch-size", type=int, default=None, help="default 100")
     train.add_argument("--latent-dim", type=int, default=None, help="size of z (default: the article's)")
     train.add_argument("--prior", default=None, help="aae/supervised-aae: gaussian, uniform, "
                                                       "mixture_of_gaussians, swiss_roll")
-    train.add_argument("--prior-std", type=float, default=5.0)
-    train.add_argument("--labels", type=int, default=1000,
-                       help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10")
+    train.add_argument("--prior-std", type=float, default=None, help="default 5.0")
+    train.add_argument("--labels", type=int, default=None,
+                       help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10 "
+                            "(default 1000)")
     train.add_argument("--recipe", default=None, choices=("article", "improved"),
                        help="semi-supervised-aae/baseline-classifier: 'article' (default, the article's "
                             "dense networks) or 'improved' (small batch-normalized CNN, augmented digits, "
                             "learning-rate decay)")
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--learning-rate", type=float, default=None, help="default 0.001")
+    train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out up to --epochs; settings left out are the run's, "
+                            "settings given must match them")
     train.add_argument("--deterministic", action="store_true",
                        help="TensorFlow op determinism: the same --seed gives identical numbers")
     train.add_argument("--tensorboard", action="store_true",
@@ -50,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEFAULT_EPOCHS = {"autoencoder": 20, "aae": 20, "supervised-aae": 20, "semi-supervised-aae": 100,
-                  "baseline-classifier": 100, "vae": 20}
+def output_folder(args) -> Path:
+    return Path(args.out or Path("runs") / args.model)
 
 
 def trainer_arguments(args) -> dict:
@@ -62,7 +77,7 @@ def trainer_arguments(args) -> dict:
         if name == "baseline-classifier":
             raise ValueError("--latent-dim does not apply to baseline-classifier (it has no code).")
         kwargs["latent_dim"] = args.latent_dim
-    if args.prior is not None or args.prior_std != 5.0:
+    if args.prior is not None or args.prior_std != DEFAULTS["prior_std"]:
         if name not in ("aae", "supervised-aae", "semi-supervised-aae"):
             raise ValueError(f"--prior/--prior-std apply to aae, supervised-aae and "
                              f"semi-supervised-aae, not {name}.")
@@ -84,6 +99,34 @@ def trainer_arguments(args) -> dict:
     return kwargs
 
 
+def saved_settings(state: dict) -> dict:
+    """{option dest: value} a saved run was trained with, for the options a resume may repeat."""
+    config, compiled = state["config"], state.get("compile", {})
+    settings = {"seed": config.get("seed"), "learning_rate": compiled.get("learning_rate"),
+                "batch_size": state.get("batch_size"), "latent_dim": config.get("latent_dim"),
+                "prior": config.get("prior"), "prior_std": config.get("prior_std")}
+    if "labels_per_class" in config:
+        settings.update(labels=config["labels_per_class"] * 10, recipe=config.get("recipe", "article"))
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def resume_settings(args, state: dict, out: Path) -> argparse.Namespace:
+    """args with every setting left out taken from the saved run; a clear ValueError naming each
+    setting given that differs from the run's (those would silently change the model)."""
+    saved = saved_settings(state)
+    differ = [f"--{key.replace('_', '-')} {getattr(args, key)} (the run has {saved[key]})"
+              for key in saved if getattr(args, key) is not None and getattr(args, key) != saved[key]]
+    if differ:
+        raise ValueError(f"--resume would continue {out} with other settings than it was trained with: "
+                         f"{', '.join(differ)}. Leave these options out (the run's own are used) or "
+                         "choose another --out to train a new model.")
+    resolved = argparse.Namespace(**vars(args))
+    for key, value in {**DEFAULTS, **saved}.items():
+        if getattr(resolved, key) is None:
+            setattr(resolved, key, value)
+    return resolved
+
+
 def test_metrics(trainer, data, batch_size) -> dict:
     """The trainer's losses and accuracy on the test split, named test_*."""
     images, labels = trainer.evaluation_data(data)
@@ -92,62 +135,72 @@ def test_metrics(trainer, data, batch_size) -> dict:
     return {f"test_{key}": float(value) for key, value in results.items()}
 
 
-def write_history_csv(history: dict, path: Path) -> None:
-    keys = sorted(history)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", *keys])
-        for epoch in range(len(history[keys[0]]) if keys else 0):
-            writer.writerow([epoch + 1, *(history[key][epoch] for key in keys)])
+def check_same_data(data, state: dict, out: Path) -> None:
+    """A clear ValueError unless `data` holds the very digits the saved run was trained on."""
+    from aae_helpers.training import data_record
+
+    saved = state.get("data")
+    if saved is not None and data_record(data)["fingerprint"] != saved["fingerprint"]:
+        raise ValueError(f"--resume would continue {out} on other data: this command loads {data.source} "
+                         f"({len(data.x_train)} training digits), the run was trained on {saved['source']} "
+                         f"({saved.get('num_train')}). Pass --data with the run's data.")
 
 
-def run_train(args) -> dict:
-    from aae_helpers import runtime, training
+def run_train(args, out: Path) -> dict:
+    from aae_helpers import checkpoints, runtime, training
     from aae_helpers.data import load_mnist
-    from aae_helpers.figures import save_run_figures
+    from aae_helpers.report import remove_report, write_report
     from aae_helpers.trainers import get_trainer_class
 
     trainer_class = get_trainer_class(args.model)
+    if args.epochs is not None and args.epochs <= 0:
+        raise ValueError(f"--epochs must be a positive integer, got {args.epochs}.")
+    if args.resume:
+        state = training.read_state(out)  # no checkpoint: fails before anything is created
+        if state["trainer"] != trainer_class.__name__:
+            raise ValueError(f"{out} holds a {state['trainer']} run, not {args.model}.")
+        args = resume_settings(args, state, out)
+        asked = (state.get("sessions") or [{}])[-1].get("to_epoch")  # what the last session aimed for
+        if args.epochs is not None and asked is not None and args.epochs != asked:
+            print(f"--epochs {args.epochs}: the run was asked for {asked} epochs; it continues to "
+                  f"{args.epochs} (state.json records each session).")
+        epochs = args.epochs or asked or DEFAULT_EPOCHS[args.model]
+    else:
+        args = argparse.Namespace(**{**vars(args), **{key: value for key, value in DEFAULTS.items()
+                                                      if getattr(args, key) is None}})
+        epochs = args.epochs or DEFAULT_EPOCHS[args.model]
+    trainer_arguments(args)  # options that do not apply to this model are refused, even on resume
+    epochs = runtime.epochs_for_run(epochs)
     if args.deterministic:
         runtime.make_deterministic(args.seed)
-    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[args.model]
-    if epochs <= 0:
-        raise ValueError(f"--epochs must be a positive integer, got {epochs}.")
-    epochs = runtime.epochs_for_run(epochs)
-    out = Path(args.out or Path("runs") / args.model)
-    previous_metrics = {}
     data = load_mnist(args.data, seed=args.seed)
-    if args.resume:
-        trainer, state = training.load_checkpoint(out)
-        if type(trainer) is not trainer_class:
-            raise ValueError(f"{out} holds a {type(trainer).__name__} run, not {args.model}.")
-        if (out / "metrics.json").is_file():
-            previous_metrics = json.loads((out / "metrics.json").read_text())
-        initial_epoch, history = state["epochs_completed"], state["history"]
-        if initial_epoch >= epochs:
-            print(f"{out} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
-    else:
-        if (out / training.STATE_FILE).exists():
-            raise ValueError(f"{out} already holds a trained run; pass --resume to continue it or "
-                             "choose another --out (nothing was overwritten).")
+    if not args.resume:
         trainer = trainer_class(**trainer_arguments(args))
         trainer.compile(learning_rate=args.learning_rate)
-        initial_epoch, history = 0, {}
-    training._check_run_dir(out)
-    started = time.perf_counter()
-    history = training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
-                             initial_epoch=initial_epoch, history=history,
-                             tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
-    seconds = time.perf_counter() - started + previous_metrics.get("train_seconds", 0.0)
-    completed = len(next(iter(history.values()), []))
-    metrics = {"model": args.model, "epochs_completed": completed,
-               "train_seconds": round(seconds, 2), "data_source": data.source, "seed": args.seed,
-               "num_train": len(data.x_train), "num_test": len(data.x_test),
-               "batch_size": args.batch_size, **test_metrics(trainer, data, args.batch_size)}
-    write_history_csv(history, out / "history.csv")
-    save_run_figures(trainer, data, history, out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return metrics
+    with checkpoints.locked(checkpoints.check_run_dir(out)):
+        checkpoints.remove_leftovers(out)
+        if args.resume:
+            trainer, state = training.load_checkpoint(out)
+            check_same_data(data, state, out)
+            initial_epoch, history = state["epochs_completed"], state["history"]
+            if initial_epoch >= epochs:
+                print(f"{out} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
+        elif (out / training.STATE_FILE).exists():
+            raise ValueError(f"{out} already holds a trained run; pass --resume to continue it or "
+                             "choose another --out (nothing was overwritten).")
+        else:
+            initial_epoch, history = 0, {}
+        remove_report(out)  # from here on the folder's checkpoint changes: no stale report may stay
+        history = training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
+                                 initial_epoch=initial_epoch, history=history,
+                                 tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
+        state = training.read_state(out)
+        metrics = {"model": args.model, "epochs_completed": state["epochs_completed"],
+                   "train_seconds": round(state.get("train_seconds", 0.0), 2), "data_source": data.source,
+                   "seed": trainer.seed, "num_train": len(data.x_train), "num_test": len(data.x_test),
+                   "batch_size": args.batch_size, "learning_rate": trainer.compile_settings["learning_rate"],
+                   "sessions": state.get("sessions", []), **test_metrics(trainer, data, args.batch_size)}
+        return write_report(trainer, data, state["history"], out, metrics)
 
 
 def one_line(error) -> str:
@@ -155,22 +208,44 @@ def one_line(error) -> str:
     return " ".join(str(error).split())
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"aae: warning: {one_line(message)}", file=sys.stderr)
+
+
+def _out_of_memory(error) -> bool:
+    return isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    out = output_folder(args)
+    started = time.perf_counter()
     try:
-        metrics = run_train(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            metrics = run_train(args, out)
+    except KeyboardInterrupt:
+        from aae_helpers.training import saved_epochs
+        saved = saved_epochs(out)
+        where = (f"{out} holds the checkpoint of epoch {saved}; continue with --resume" if saved
+                 else f"no epoch was saved in {out}")
+        print(f"aae: interrupted after {time.perf_counter() - started:.0f} s; {where}.", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as error:
         print(f"aae: error: {one_line(error)}", file=sys.stderr)
         return 2
-    except RuntimeError as error:
-        from aae_helpers.training import TrainingDivergedError  # already imported by run_train
-        if not isinstance(error, TrainingDivergedError):
+    except Exception as error:  # noqa: BLE001 - each kind below becomes one line, the rest a traceback
+        from aae_helpers.training import TrainingDivergedError
+        if isinstance(error, TrainingDivergedError):
+            print(f"aae: error: {one_line(error)}", file=sys.stderr)
+        elif _out_of_memory(error):
+            print(f"aae: error: out of memory ({type(error).__name__}: {one_line(error)[:300]}); "
+                  "use a smaller --batch-size, --latent-dim or data set.", file=sys.stderr)
+        elif isinstance(error, (TypeError, AttributeError)):
+            print(f"aae: error: internal error ({type(error).__name__}: {one_line(error)[:300]}); "
+                  "please report it with the command you ran.", file=sys.stderr)
+        else:
             raise
-        print(f"aae: error: {one_line(error)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("aae: interrupted; the last finished epoch is saved (continue with --resume).",
-              file=sys.stderr)
-        return 130
     print(json.dumps(metrics, indent=1))
     return 0

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from aae_helpers import plots  # noqa: E402
+from aae_helpers.checkpoints import atomic_path  # noqa: E402
 from aae_helpers.priors import sample_prior  # noqa: E402
 
 LOSS_KEYS = ("reconstruction_loss", "discriminator_loss", "generator_loss", "classification_loss",
@@ -59,12 +60,19 @@ def run_figures(trainer, data, history):
     return figures
 
 
+FIGURE_NAMES = ("history.png", "confusion_matrix.png", "reconstructions.png", "codes.png",
+                "codes_vs_prior.png", "samples.png", "latent_grid.png")  # every name run_figures uses
+
+
 def save_run_figures(trainer, data, history, out):
-    """Write `run_figures` as PNGs into the run folder `out`; returns the paths."""
+    """Write `run_figures` as PNGs into the run folder `out`, each atomically; returns the paths."""
     paths = []
     for name, figure in run_figures(trainer, data, history).items():
         path = Path(out) / name
-        figure.savefig(path, dpi=90, bbox_inches="tight")
-        plt.close(figure)
+        try:
+            with atomic_path(path) as temporary:
+                figure.savefig(temporary, format="png", dpi=90, bbox_inches="tight")
+        finally:
+            plt.close(figure)
         paths.append(path)
     return paths

@@ -1,118 +1,45 @@
-"""Train with checkpoints: save each epoch atomically, resume, or load instead of retraining.
+"""Train with checkpoints: save each finished epoch, stop on divergence, resume, or load instead.
 
-A run folder holds `state.json` (epochs completed, history, the trainer's
-class and config) and the model file it points to (`model-epoch0005.keras`).
-The model is written first under a temporary name and renamed, then the
-state is renamed over the old one, and only then is the old model removed:
-a run killed at any instant leaves a consistent, loadable checkpoint.
+What lands on disk, and how it survives kills, full disks and hostile edits, is
+`aae_helpers.checkpoints`; this module decides when to save and what to do when training
+goes wrong.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
-import re
+import time
+import zlib
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from aae_helpers import runtime
+from aae_helpers.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
+                                     check_run_dir, load_checkpoint, load_trainer, locked, plain,
+                                     read_state, save_checkpoint)
 from aae_helpers.data import IMAGE_SIZE, MnistData
 from aae_helpers.trainers.base import upgraded_compile_config
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
-           "save_checkpoint", "TrainingDivergedError", "SnapshotEachEpoch"]
+           "save_checkpoint", "TrainingDivergedError", "RunFolderInUseError", "SnapshotEachEpoch"]
 
-STATE_FILE = "state.json"
 RUNS_FOLDER = "runs"
+PROBE_SIZE = 100  # test digits whose outputs are checked for NaN after every epoch
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite; the trainer was rolled back to its last good epoch."""
+    """A loss, a weight, an optimizer's state or an output became NaN or infinite; the trainer
+    was rolled back to its last good epoch."""
 
 
 def run_folder(name: str, root: str | os.PathLike = RUNS_FOLDER) -> Path:
     """Where a notebook keeps its trained model: runs/NAME (runs/fast/NAME in fast mode)."""
     root = Path(root)
     return root / "fast" / name if runtime.fast_mode() else root / name
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _check_run_dir(run_dir: Path) -> Path:
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"run folder {run_dir} exists but is a file; pass a folder path.")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"cannot create the run folder {run_dir} ({error}); "
-                         "choose a writable location.") from error
-    if not os.access(run_dir, os.W_OK):
-        raise ValueError(f"run folder {run_dir} is not writable; choose a writable location.")
-    return run_dir
-
-
-def save_checkpoint(trainer, run_dir, history: dict, epochs_completed: int, extra: dict | None = None) -> Path:
-    """Save the whole trainer (weights, optimizers, random stream) and its history, atomically."""
-    run_dir = _check_run_dir(run_dir)
-    model_name = f"model-epoch{epochs_completed:04d}.keras"
-    temporary = run_dir / f".tmp-{os.getpid()}-{model_name}"
-    trainer.save(temporary)
-    os.replace(temporary, run_dir / model_name)
-    previous = read_state(run_dir) if (run_dir / STATE_FILE).is_file() else None
-    state = {"model_file": model_name, "epochs_completed": int(epochs_completed),
-             "trainer": type(trainer).__name__, "config": _plain(trainer.get_config()),
-             "compile": _plain(trainer.get_compile_config()),
-             "history": {key: [float(v) for v in values] for key, values in history.items()},
-             **(extra or {})}
-    _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
-    if previous and previous["model_file"] != model_name:
-        (run_dir / previous["model_file"]).unlink(missing_ok=True)
-    _remove_leftovers(run_dir, keep=model_name)
-    return run_dir / model_name
-
-
-_TEMPORARY = re.compile(r"^\.(?:tmp-(\d+)[-.]|" + re.escape(STATE_FILE) + r"\.(\d+)\.tmp$)")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process
-        return True
-    return True
-
-
-def _remove_leftovers(run_dir: Path, keep: str) -> None:
-    """Delete what a run killed mid-save can leave behind: half-written temporaries of processes
-    that no longer exist, and model files that state.json no longer names."""
-    for path in run_dir.iterdir():
-        name = path.name
-        if name.startswith("model-epoch") and name.endswith(".keras") and name != keep:
-            path.unlink(missing_ok=True)
-            continue
-        match = _TEMPORARY.match(name)
-        if match:
-            pid = int(match.group(1) or match.group(2))
-            if pid != os.getpid() and not _alive(pid):
-                path.unlink(missing_ok=True)
-
-
-def _plain(value):
-    """JSON-friendly copy (tuples become lists) so configs compare equal after a round-trip."""
-    return json.loads(json.dumps(value))
 
 
 def _settings(config: dict) -> dict:
@@ -130,78 +57,100 @@ def _numbers_settings(compile_config: dict | None) -> dict | None:
     return settings
 
 
-def read_state(run_dir) -> dict:
-    """The checkpoint's state.json, checked."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint in {run_dir}: {STATE_FILE} is missing. "
-                                "Train first, or check the path.")
-    try:
-        state = json.loads(path.read_text())
-        state["model_file"], state["epochs_completed"], state["history"]  # noqa: B018
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a valid checkpoint state ({error}); "
-                         "delete the run folder to start again.") from error
-    return state
+# ---- divergence --------------------------------------------------------------------------
+def training_variables(trainer) -> list:
+    """Every variable training changes: the model's (weights, random streams) and each phase
+    optimizer's (Adam's moments, step counter, learning rate), the optimizers built if needed."""
+    for phase, optimizer in trainer.phase_optimizers.items():
+        if not optimizer.built:
+            optimizer.build(trainer.phase_variables()[phase])
+    return list(trainer.variables) + [variable for optimizer in trainer.phase_optimizers.values()
+                                      for variable in optimizer.variables]
 
 
-def load_checkpoint(run_dir):
-    """Load (trainer, state) from a run folder; the trainer is compiled and ready to resume."""
-    state = read_state(run_dir)
-    model_path = Path(run_dir) / state["model_file"]
-    if not model_path.is_file():
-        raise FileNotFoundError(f"checkpoint {model_path} named by {STATE_FILE} is missing.")
-    return load_trainer(model_path), state
+def _outputs(trainer, images) -> dict:
+    """{name: array} of what a reader gets from `images` (n, 784): codes and class probabilities."""
+    outputs = {}
+    if hasattr(trainer, "encode"):
+        codes = trainer.encode(images)
+        outputs.update(zip(("class probabilities", "codes"), codes) if isinstance(codes, tuple)
+                       else [("codes", codes)])
+    if hasattr(trainer, "classify"):
+        outputs["class probabilities"] = trainer.classify(images)
+    return outputs
 
 
-def load_trainer(path):
-    """Load a saved trainer (`.keras`) in Keras safe mode (no arbitrary code is run)."""
-    import aae_helpers.trainers  # noqa: F401  (registers the custom classes)
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"saved model not found: {path}")
-    try:
-        trainer = keras.models.load_model(path, safe_mode=True)
-    except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
-        if "arbitrary code" in str(error) or "safe_mode" in str(error):
-            raise ValueError(f"{path} is not a saved AAE Wizard model: it holds Python code (such as a "
-                             "Lambda layer), and models are loaded in Keras safe mode, which never runs "
-                             "code from a file.") from error
-        raise ValueError(f"{path} is not a saved AAE Wizard model ({type(error).__name__}: "
-                         f"{str(error)[:200]}).") from error
-    from aae_helpers.trainers.base import Trainer
-    if not isinstance(trainer, Trainer):
-        raise ValueError(f"{path} holds a {type(trainer).__name__}, not an AAE Wizard trainer.")
-    return trainer
+def _finite(array) -> bool:
+    array = np.asarray(array)
+    return not np.issubdtype(array.dtype, np.floating) or bool(np.isfinite(array).all())
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Save a checkpoint after every epoch; on a NaN/inf loss restore the last good weights."""
+    """After every epoch, check that training has not diverged, then save a checkpoint.
 
-    def __init__(self, run_dir, history: dict, every: int = 1):
+    Checked: the epoch's logged losses, every model variable, every optimizer variable, and the
+    codes and class probabilities of `probe_images` (n, 784). A loss can stay finite while the
+    weights have become NaN, so all four are looked at. If anything is NaN or infinite, every
+    model and optimizer variable (Adam's moments and step counters included) is assigned back
+    its value at the end of the last good epoch (or at the start), nothing is saved, and
+    training stops; `diverged` then says what went wrong. The trainer can train on from there,
+    e.g. after lowering the learning rate.
+    """
+
+    def __init__(self, run_dir, history: dict, probe_images, record: dict | None = None):
         super().__init__()
-        self.run_dir, self.history, self.every = run_dir, history, every
-        self.good_weights = None
-        self.diverged_at = None
+        self.run_dir, self.history, self.probe_images = run_dir, history, probe_images
+        self.record = dict(record or {})
+        self.seconds_before = self.record.pop("train_seconds", 0.0)
+        self.variables, self.good_values, self.diverged, self.started = [], [], None, None
 
     def on_train_begin(self, logs=None):
-        self.good_weights = [v.numpy() for v in self.model.variables]
+        self.variables = training_variables(self.model)
+        self.good_values = [variable.numpy().copy() for variable in self.variables]
+        self.started = time.perf_counter()
+
+    def problem(self, logs: dict, values: list) -> str | None:
+        """What became NaN or infinite in this epoch, in words; None when all is finite.
+        `values`: the current values of self.variables."""
+        bad_logs = [key for key, value in logs.items() if not math.isfinite(value)]
+        if bad_logs:
+            return f"the loss {', '.join(bad_logs)}"
+        bad = [variable.path for variable, value in zip(self.variables, values) if not _finite(value)]
+        if bad:
+            owner = "the optimizer state" if "optimizer" in bad[0] else "the weights"
+            return f"{owner} ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})"
+        bad_outputs = [name for name, output in _outputs(self.model, self.probe_images).items()
+                       if not _finite(output)]
+        if bad_outputs:
+            return f"the {' and '.join(bad_outputs)} of test digits"
+        return None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
-        if not all(math.isfinite(value) for value in logs.values()):
-            for variable, value in zip(self.model.variables, self.good_weights):
+        values = [variable.numpy().copy() for variable in self.variables]  # copies: training goes on
+        problem = self.problem(logs, values)
+        if problem:
+            for variable, value in zip(self.variables, self.good_values):
                 variable.assign(value)
-            self.diverged_at = epoch + 1
+            self.diverged = (epoch + 1, problem)
             self.model.stop_training = True
             return
-        self.good_weights = [v.numpy() for v in self.model.variables]
+        self.good_values = values
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        completed = epoch + 1
-        if self.run_dir is not None and completed % self.every == 0:
-            save_checkpoint(self.model, self.run_dir, self.history, completed)
+        if self.run_dir is not None:
+            seconds = self.seconds_before + time.perf_counter() - self.started
+            save_checkpoint(self.model, self.run_dir, self.history, epoch + 1,
+                            {**self.record, "train_seconds": round(seconds, 3)})
+
+    def error(self) -> TrainingDivergedError:
+        epoch, problem = self.diverged
+        restored = f"of epoch {epoch - 1}" if epoch > 1 else "it started with"
+        saved = f"; {self.run_dir} holds them" if self.run_dir is not None and epoch > 1 else ""
+        return TrainingDivergedError(
+            f"{problem} became NaN or infinite in epoch {epoch}; training stopped and the weights "
+            f"{restored} were restored, with the optimizer's state{saved}. Lower the learning rate or "
+            "check the input data.")
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -243,6 +192,27 @@ def check_training_data(data) -> None:
         check_labels(labels, shape[0], f"data.y_{split}")
 
 
+def data_record(data: MnistData) -> dict:
+    """What state.json records about the data: its source, sizes and a CRC-32 fingerprint of
+    the training and test images and labels (the same digits give the same fingerprint)."""
+    fingerprint = 0
+    for array, dtype in ((data.x_train, np.float32), (data.y_train, np.int64), (data.x_test, np.float32),
+                         (data.y_test, np.int64)):
+        fingerprint = zlib.crc32(np.ascontiguousarray(array, dtype=dtype), fingerprint)
+    return {"source": data.source, "num_train": len(data.x_train), "num_test": len(data.x_test),
+            "fingerprint": fingerprint}
+
+
+def _run_record(data, batch_size, initial_epoch, epochs, previous) -> dict:
+    """How the run is trained, for state.json: batch size, data, the sessions that trained it
+    (from_epoch -> to_epoch, one per call) and the seconds spent; `previous` is the state
+    continued (None for a fresh run)."""
+    previous = previous or {}
+    return {"batch_size": int(batch_size), "data": data_record(data),
+            "sessions": [*previous.get("sessions", []), {"from_epoch": int(initial_epoch), "to_epoch": int(epochs)}],
+            "train_seconds": previous.get("train_seconds", 0.0)}
+
+
 def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_dir=None,
           initial_epoch: int = 0, history: dict | None = None, verbose="epochs", callbacks=(),
           tensorboard_dir=None):
@@ -251,8 +221,11 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
     With `tensorboard_dir`, also log losses, code histograms and image grids there.
 
     Returns the full history (dict of per-epoch lists, including earlier epochs
-    when resuming). Ctrl-C stops training cleanly: the trainer keeps what it
-    learned and the last finished epoch stays saved.
+    when resuming). Training that diverges is rolled back to its last good epoch and
+    raises TrainingDivergedError (see EpochCheckpoint). Ctrl-C raises KeyboardInterrupt as
+    usual: the trainer keeps what it learned, and `run_dir` holds the last epoch whose save
+    finished (a save under way is completed first). `run_dir` is locked while training, so a
+    second process cannot train into it at the same time.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
@@ -261,33 +234,38 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
         raise TypeError(f"trainer must be an AAE Wizard trainer such as aae.Autoencoder(...), "
                         f"got {type(trainer).__name__}.")
     check_training_data(data)
-    if run_dir is not None:
-        _check_run_dir(run_dir)  # a folder that cannot be written fails now, not after an epoch
     if not getattr(trainer, "compiled", False):
         trainer.compile()
     history = {key: list(values) for key, values in (history or {}).items()}
-    checkpoint = EpochCheckpoint(run_dir, history)
-    progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
-    if tensorboard_dir is not None:
-        from aae_helpers.tensorboard import TensorBoardLogger
-        callbacks = [*callbacks, TensorBoardLogger(tensorboard_dir, data.x_test, data.y_test)]
-    dataset = trainer.make_dataset(data, batch_size, first_epoch=initial_epoch)
-    try:
+    record = None
+    with contextlib.ExitStack() as stack:
+        if run_dir is not None:  # a folder that cannot be written, or is in use, fails now
+            run_dir = stack.enter_context(locked(check_run_dir(run_dir)))
+            previous = read_state(run_dir) if (run_dir / STATE_FILE).is_file() else None
+            check_no_foreign_models(run_dir, initial_epoch + 1, epochs)
+            record = _run_record(data, batch_size, initial_epoch, epochs, previous if initial_epoch else None)
+        checkpoint = EpochCheckpoint(run_dir, history, data.x_test[:PROBE_SIZE], record)
+        progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
+        if tensorboard_dir is not None:
+            from aae_helpers.tensorboard import TensorBoardLogger
+            callbacks = [*callbacks, TensorBoardLogger(tensorboard_dir, data.x_test, data.y_test)]
+        dataset = trainer.make_dataset(data, batch_size, first_epoch=initial_epoch)
         trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                     steps_per_epoch=trainer.steps_per_epoch(data, batch_size), shuffle=False,
                     validation_data=trainer.evaluation_data(data), validation_batch_size=batch_size,
                     verbose=0 if verbose == "epochs" else verbose,
                     callbacks=[checkpoint, *progress, *callbacks])
-    except KeyboardInterrupt:
-        done = len(next(iter(history.values()), []))
-        print(f"\nInterrupted. The model keeps what it learned; the last finished epoch "
-              f"({done}) is saved{' in ' + str(run_dir) if run_dir else ''}.")
-    if checkpoint.diverged_at is not None:
-        raise TrainingDivergedError(
-            f"a loss became NaN or infinite in epoch {checkpoint.diverged_at}; training stopped and "
-            f"the weights of epoch {checkpoint.diverged_at - 1} were restored. Lower the learning rate "
-            "or check the input data.")
+    if checkpoint.diverged is not None:
+        raise checkpoint.error()
     return history
+
+
+def saved_epochs(run_dir) -> int | None:
+    """Epochs held by the checkpoint in `run_dir`, or None when it holds none (or a broken one)."""
+    try:
+        return read_state(run_dir)["epochs_completed"]
+    except (OSError, ValueError):
+        return None
 
 
 class SnapshotEachEpoch(keras.callbacks.Callback):
@@ -321,46 +299,59 @@ class SnapshotEachEpoch(keras.callbacks.Callback):
         self.snapshots = np.concatenate([self.snapshots[:epoch], images[None]])
         if self.path is not None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            temporary = Path(self.path).with_name(f".tmp-{os.getpid()}.npz")
-            np.savez(temporary, snapshots=self.snapshots)
-            os.replace(temporary, self.path)
+            with atomic_path(self.path) as temporary:
+                np.savez(temporary, snapshots=self.snapshots)
+
+
+def _same_settings(state: dict, trainer) -> bool:
+    """Was the saved run trained by this class with these settings (compile settings included)?"""
+    return (state["trainer"] == type(trainer).__name__
+            and _settings(state["config"]) == _settings(plain(trainer.get_config()))
+            and _numbers_settings(state.get("compile"))
+            in (None, _numbers_settings(plain(trainer.get_compile_config()))))
 
 
 def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool = False,
                 batch_size: int = 100, verbose="epochs", callbacks=()):
     """Train `trainer` for `epochs` (2 in fast mode), or load the run saved in `run_dir`.
 
-    A saved run with the same trainer settings is loaded when it has enough
-    epochs and resumed when it has fewer; `retrain=True` starts afresh. A saved
-    run with other settings is never overwritten: it is moved to RUN_DIR-previous-N.
-    Returns (trainer, history); use the returned trainer.
+    A saved run with the same trainer and compile settings (learning rate, beta_1, ...) is
+    loaded when it has enough epochs and resumed when it has fewer; `retrain=True` starts
+    afresh. A saved run with other settings is never overwritten: it is moved to
+    RUN_DIR-previous-N. Ctrl-C stops training and returns: the trainer keeps what it learned,
+    the history is that of the last saved epoch. Returns (trainer, history); use the returned
+    trainer.
     """
     epochs = runtime.epochs_for_run(epochs)
     run_dir = Path(run_dir)
     if not getattr(trainer, "compiled", False):
         trainer.compile()
+    initial_epoch, history = 0, None
     if not retrain and (run_dir / STATE_FILE).is_file():
-        state = read_state(run_dir)
-        same = (state["trainer"] == type(trainer).__name__
-                and _settings(state["config"]) == _settings(_plain(trainer.get_config()))
-                and _numbers_settings(state.get("compile"))
-                in (None, _numbers_settings(_plain(trainer.get_compile_config()))))
-        if same:
-            saved, state = load_checkpoint(run_dir)
-            done = state["epochs_completed"]
-            if done >= epochs:
-                print(f"Loaded the model trained for {done} epochs from {run_dir}. "
-                      "Set RETRAIN = True to train it again.")
-                return saved, state["history"]
-            print(f"Resuming the run in {run_dir} at epoch {done + 1} of {epochs}.")
-            return saved, train(saved, data, epochs, batch_size=batch_size, run_dir=run_dir,
-                                initial_epoch=done, history=state["history"], verbose=verbose,
-                                callbacks=callbacks)
-        kept = _move_aside(run_dir)
-        print(f"The model saved in {run_dir} was trained with other settings; it was moved to "
-              f"{kept} and a new one is trained.")
-    return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
-                          verbose=verbose, callbacks=callbacks)
+        with locked(run_dir):
+            state = read_state(run_dir)
+            if _same_settings(state, trainer):
+                trainer, state = load_checkpoint(run_dir)
+                initial_epoch, history = state["epochs_completed"], state["history"]
+                if initial_epoch >= epochs:
+                    print(f"Loaded the model trained for {initial_epoch} epochs from {run_dir}. "
+                          "Set RETRAIN = True to train it again.")
+                    return trainer, history
+                print(f"Resuming the run in {run_dir} at epoch {initial_epoch + 1} of {epochs}.")
+            else:
+                kept = _move_aside(run_dir)
+                print(f"The model saved in {run_dir} was trained with other settings; it was moved to "
+                      f"{kept} and a new one is trained.")
+    try:
+        return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
+                              initial_epoch=initial_epoch, history=history, verbose=verbose,
+                              callbacks=callbacks)
+    except KeyboardInterrupt:
+        saved = saved_epochs(run_dir)
+        where = (f"{run_dir} holds epoch {saved}, the last saved checkpoint; re-run the cell to resume "
+                 "from there" if saved else f"{run_dir} holds no checkpoint yet")
+        print(f"\nInterrupted. The trainer keeps what it learned so far; {where}.")
+        return trainer, (read_state(run_dir)["history"] if saved else {})
 
 
 def _move_aside(run_dir: Path) -> Path:

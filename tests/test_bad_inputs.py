@@ -1,15 +1,23 @@
 """A catalogue of bad inputs, across the public API and the `aae` command line.
 
-Every row is (what is called, the exception expected, a fragment of its message). The message
-must name what was received and what was expected; on the command line a bad input exits with
-status 2 and one line on stderr (no traceback). Nothing here trains: every input is refused
-before the first batch.
+Every row is (what is called, the exception or warning expected, a fragment of its message).
+The message must name what was received and what was expected; on the command line a bad input
+exits with status 2 and one line on stderr (no traceback). Nothing here trains: every input is
+refused before the first batch. Hostile run folders (a state.json naming a file outside the
+folder, a folder another process trains into) are among the rows; tests/test_interruptions.py
+checks that such inputs leave every file where it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import io
+import json
 import struct
+import subprocess
+import sys
+import zipfile
 from typing import Callable
 
 import numpy as np
@@ -28,7 +36,7 @@ CLI = "exit status 2 and one line on stderr"
 class Bad:
     id: str
     call: Callable  # ctx -> anything (API rows), or ctx -> argv (CLI rows)
-    expected: type | str  # an exception type, or CLI
+    expected: type | str  # an exception or warning type, or CLI
     fragment: str
 
 
@@ -54,8 +62,13 @@ def idx_bytes(array):
 class Ctx:
     """Per-test helpers that write the files and objects a row needs into tmp_path."""
 
-    def __init__(self, tmp_path, digits):
-        self.tmp, self.digits = tmp_path, digits
+    def __init__(self, tmp_path, digits, monkeypatch):
+        self.tmp, self.digits, self.monkeypatch, self.processes = tmp_path, digits, monkeypatch, []
+
+    def env(self, **values):
+        """Set environment variables for this row only."""
+        for name, value in values.items():
+            self.monkeypatch.setenv(name, value)
 
     def npz(self, name="digits.npz", **changes):
         """A Keras-layout npz of 30 + 10 real digits, with some arrays replaced (None drops one)."""
@@ -94,15 +107,66 @@ class Ctx:
         return MnistData(**fields)
 
     def run(self, trainer=None, state=None, model=None):
-        """A run folder with a real checkpoint of `trainer`, optionally with state.json or the
-        model file replaced by `state` / `model` (text or bytes)."""
+        """A run folder with a real checkpoint of `trainer` (compiled; a small Autoencoder by default)
+        trained on self.data() in batches of 10, optionally with state.json or the model file
+        replaced by `state` / `model` (text or bytes)."""
         folder = self.tmp / "run"
-        path = training.save_checkpoint(trainer or ae(), folder, {"reconstruction_loss": [0.1]}, 1)
+        trainer = trainer or ae()
+        trainer.compile()
+        training.training_variables(trainer)  # builds the optimizers, as training does
+        record = {"batch_size": 10, "data": training.data_record(self.data()),
+                  "sessions": [{"from_epoch": 0, "to_epoch": 1}], "train_seconds": 1.5}
+        path = training.save_checkpoint(trainer, folder, {"reconstruction_loss": [0.1]}, 1, record)
         if state is not None:
             self.file("run/state.json", state)
         if model is not None:
             self.file(f"run/{path.name}", model)
         return folder
+
+    def edited_run(self, **changes):
+        """A run folder whose state.json has the given keys replaced (a hand edit, or an attack)."""
+        folder = self.run()
+        state = json.loads((folder / "state.json").read_text())
+        state.update(changes)
+        (folder / "state.json").write_text(json.dumps(state))
+        return folder
+
+    def run_holding(self, trainer):
+        """A run folder whose state.json names an Autoencoder but whose model file holds `trainer`."""
+        folder = self.run()
+        trainer.save(folder / "model-epoch0001.keras")
+        return folder
+
+    def locked_elsewhere(self, folder):
+        """`folder`, locked (flock) by another process that lives until the test ends."""
+        folder.mkdir(parents=True, exist_ok=True)
+        holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; "
+                                   "fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+                                   "print('locked', flush=True); time.sleep(300)", str(folder)],
+                                  stdout=subprocess.PIPE, text=True)
+        self.processes.append(holder)
+        assert holder.stdout.readline().strip() == "locked"
+        return folder
+
+    def idx_file(self, shape, payload=b"", compress=False, name="idx/train-images-idx3-ubyte"):
+        """An IDX file whose header declares `shape` (unsigned bytes), followed by `payload`."""
+        raw = struct.pack(">HBB", 0, 8, len(shape)) + struct.pack(f">{len(shape)}I", *shape) + payload
+        return self.file(name, gzip.compress(raw, compresslevel=1) if compress else raw)
+
+    def npz_claiming(self, key, shape):
+        """The digits npz with the member `key` replaced by a .npy header declaring `shape`, and no data."""
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        path = self.npz("claims.npz", **{key: None})
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(f"{key}.npy", header.getvalue())
+        return path
+
+    def explorer_slider_set_to_nan(self):
+        """latent_explorer of a 2-D Autoencoder, its z[0] slider set to NaN from code (it must stay finite)."""
+        explorer = aae.latent_explorer(ae(), self.data().x_test, self.data().y_test, extent=(-2, 2))
+        explorer.controls["x"].value = float("nan")
+        assert explorer.controls["x"].value == 0.0 and explorer.image.value
 
     def folder(self, name):
         path = self.tmp / name
@@ -111,6 +175,19 @@ class Ctx:
 
     def a_file(self):
         return self.file("a-file.txt", "I am a file, not a folder\n")
+
+    def sparse_file(self, name, size):
+        """A file of `size` zero bytes that takes no disk space (sparse)."""
+        path = self.file(name, b"")
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+        return path
+
+    def run_with_a_foreign_model(self):
+        """A one-epoch run folder that also holds the user's own model-epoch0002.keras."""
+        folder = self.run()
+        self.file("run/model-epoch0002.keras", "the user's own model\n")
+        return folder
 
 
 def nan_images(count):
@@ -246,6 +323,73 @@ API_ROWS = [
         ValueError, "is not a valid checkpoint state"),
     Bad("api-state-names-a-missing-model", lambda c: training.load_checkpoint(_load_state_without_model(c)),
         FileNotFoundError, "model-epoch0001.keras named by state.json is missing"),
+    # ---- hostile or damaged run folders (issue 18, cases 1-3 and 6) -----------------------------
+    Bad("api-state-model-file-outside-the-folder", lambda c: training.load_checkpoint(
+        c.edited_run(model_file="../victim.txt")),
+        ValueError, "model_file must be 'model-epoch0001.keras', the name the package gives the checkpoint "
+                    "of epoch 1, found '../victim.txt'"),
+    Bad("api-state-model-file-absolute", lambda c: training.resume(
+        c.edited_run(model_file=str(c.file("victim.txt", "mine\n"))), c.data(), 2, batch_size=10),
+        ValueError, "model_file must be 'model-epoch0001.keras'"),
+    Bad("api-state-epochs-completed-text", lambda c: training.load_checkpoint(c.edited_run(epochs_completed="1")),
+        ValueError, "epochs_completed must be an integer from 1 to 1,000,000, found '1'"),
+    Bad("api-state-epochs-completed-negative", lambda c: training.resume(c.edited_run(epochs_completed=-5),
+                                                                          c.data(), 2, batch_size=10),
+        ValueError, "epochs_completed must be an integer from 1 to 1,000,000, found -5"),
+    Bad("api-state-more-epochs-than-history", lambda c: training.load_checkpoint(
+        c.edited_run(epochs_completed=99, model_file="model-epoch0099.keras")),
+        ValueError, "history['reconstruction_loss'] has 1 values but epochs_completed is 99"),
+    Bad("api-state-history-nan", lambda c: training.load_checkpoint(
+        c.edited_run(history={"reconstruction_loss": [float("nan")]})),
+        ValueError, "history['reconstruction_loss'] must be a list of finite numbers"),
+    Bad("api-state-not-an-object", lambda c: training.load_checkpoint(c.run(state="[1, 2]")),
+        ValueError, "expected a JSON object, found list"),
+    Bad("api-state-names-another-class", lambda c: training.load_checkpoint(c.run_holding(vae())),
+        ValueError, "holds a ClassifierVAE model, but state.json names the trainer Autoencoder"),
+    Bad("api-retrain-over-a-hostile-state", lambda c: training.fit_or_load(
+        ae(), c.data(), 1, c.edited_run(model_file="../victim.txt"), retrain=True, batch_size=10, verbose=0),
+        ValueError, "found '../victim.txt'"),
+    Bad("api-train-would-overwrite-a-foreign-model", lambda c: training.resume(c.run_with_a_foreign_model(),
+                                                                               c.data(), 2, batch_size=10),
+        ValueError, "model-epoch0002.keras exists, but state.json does not name it"),
+    Bad("api-run-folder-in-use", lambda c: training.train(ae(), c.data(), 1, batch_size=10,
+                                                          run_dir=c.locked_elsewhere(c.tmp / "busy")),
+        training.RunFolderInUseError, "is in use: another process is training into it"),
+    # ---- environment switches, data that would be misread, and memory bombs (cases 7-9, 11) -----
+    Bad("api-aae-fast-disabled", lambda c: (c.env(AAE_FAST="disabled"), aae.run_folder("x")),
+        ValueError, "AAE_FAST='disabled' is neither on (1, true, yes, on) nor off (0, false, no, off, or unset)"),
+    Bad("api-aae-offline-n", lambda c: (c.env(AAE_OFFLINE="n"), aae.load_mnist(c.npz())),
+        ValueError, "AAE_OFFLINE='n' is neither on"),
+    Bad("api-binarised-uint8-images", lambda c: aae.data.check_images_and_labels(
+        (c.digits["x_train"] > 127).astype(np.uint8), c.digits["y_train"], "digits"),
+        UserWarning, "digits: the uint8 images hold only the values 0..1 (binarised digits?)"),
+    Bad("api-learning-rate-underflows-float32", lambda c: ae().compile(learning_rate=1e-50),
+        ValueError, "learning_rate 1e-50 is below float32's smallest normal number (1.18e-38)"),
+    Bad("api-read_idx-50-gb-sparse-file", lambda c: read_idx(c.sparse_file("idx/train-images-idx3-ubyte",
+                                                                           50 * 2**30)),
+        ValueError, "train-images-idx3-ubyte is not an MNIST IDX file of unsigned bytes (magic 00000000"),
+    Bad("api-read_idx-header-claims-terabytes", lambda c: read_idx(c.idx_file((2**32 - 1, 28, 28))),
+        ValueError, "train-images-idx3-ubyte declares an array of shape (4294967295, 28, 28)"),
+    Bad("api-read_idx-dimensions-overflow", lambda c: read_idx(c.idx_file((2**16, 2**16, 2**16)))
+        , ValueError, "train-images-idx3-ubyte holds images of 65536x65536 pixels"),
+    Bad("api-read_idx-gzip-bomb", lambda c: read_idx(c.idx_file((3, 28, 28), bytes(64 * 2**20), compress=True,
+                                                                name="idx/train-images-idx3-ubyte.gz")),
+        ValueError, "train-images-idx3-ubyte.gz is truncated or corrupt: its header promises shape (3, 28, 28) "
+                    "(2,352 bytes of data) but it holds more"),
+    Bad("api-npz-member-claims-730-gib", lambda c: aae.data.read_npz(c.npz_claiming("x_train", (10**9, 28, 28))),
+        ValueError, "claims.npz (x_train) declares an array of shape (1000000000, 28, 28)"),
+    # ---- widgets and metrics (case 13) ---------------------------------------------------------
+    Bad("api-latent-explorer-extent-nan", lambda c: aae.latent_explorer(ae(), c.data().x_test, c.data().y_test,
+                                                                      extent=(float("nan"), 1.0)),
+        ValueError, "extent must hold finite numbers (low, high) or (z0_min, z0_max, z1_min, z1_max), got (nan"),
+    Bad("api-latent-explorer-extent-inf", lambda c: aae.latent_explorer(ae(), c.data().x_test, c.data().y_test,
+                                                                      extent=(-np.inf, np.inf, -1, 1)),
+        ValueError, "extent must hold finite numbers"),
+    Bad("api-explorer-slider-set-to-nan", lambda c: c.explorer_slider_set_to_nan(),
+        UserWarning, "z[0] must be a finite number, got nan; it stays at 0.0"),
+    Bad("api-permutation-test-a-billion-permutations",
+        lambda c: aae.mmd_permutation_test(np.zeros((5, 2)), np.ones((5, 2)), num_permutations=10**9),
+        ValueError, "num_permutations must be at most 100,000, got 1,000,000,000"),
     # ---- widgets and figures ------------------------------------------------------------------
     Bad("api-prior-explorer-1d", lambda c: aae.prior_explorer(latent_dim=1),
         ValueError, "latent_dim must be an integer >= 2, got 1"),
@@ -329,6 +473,47 @@ CLI_ROWS = [
     Bad("cli-resume-missing-model-file", lambda c: train_args("autoencoder", "--resume", "--out",
                                                               _load_state_without_model(c)),
         CLI, "named by state.json is missing"),
+    # ---- --resume with other settings than the run's (case 5) ---------------------------------
+    Bad("cli-resume-other-latent-dim", lambda c: train_args("autoencoder", "--resume", "--out", c.run(),
+                                                            "--latent-dim", "3"),
+        CLI, "--resume would continue {out} with other settings than it was trained with: --latent-dim 3 "
+             "(the run has 2)"),
+    Bad("cli-resume-other-learning-rate", lambda c: train_args("autoencoder", "--resume", "--out", c.run(),
+                                                               "--learning-rate", "0.01"),
+        CLI, "--learning-rate 0.01 (the run has 0.001)"),
+    Bad("cli-resume-other-seed", lambda c: train_args("autoencoder", "--resume", "--out", c.run(), "--seed", "1"),
+        CLI, "--seed 1 (the run has 0)"),
+    Bad("cli-resume-other-batch-size", lambda c: train_args("autoencoder", "--resume", "--out", c.run(),
+                                                            "--batch-size", "5"),
+        CLI, "--batch-size 5 (the run has 10)"),
+    Bad("cli-resume-other-prior-and-std", lambda c: train_args(
+        "aae", "--resume", "--out", c.run(aae.AdversarialAutoencoder(hidden_units=SMALL)), "--prior", "uniform",
+        "--prior-std", "2"),
+        CLI, "--prior uniform (the run has gaussian), --prior-std 2.0 (the run has 5.0)"),
+    Bad("cli-resume-other-data", lambda c: train_args("autoencoder", "--resume", "--out", c.run(), "--data",
+                                                      c.npz("other.npz", x_train=255 - c.digits["x_train"])),
+        CLI, "--resume would continue {out} on other data: this command loads path:{tmp}/other.npz"),
+    # ---- hostile run folders (cases 1-3, 6) -----------------------------------------------------
+    Bad("cli-resume-state-model-file-outside", lambda c: train_args(
+        "autoencoder", "--resume", "--out", c.edited_run(model_file="../../victim.txt")),
+        CLI, "found '../../victim.txt'"),
+    Bad("cli-resume-state-epochs-text", lambda c: train_args("autoencoder", "--resume", "--out",
+                                                             c.edited_run(epochs_completed="1")),
+        CLI, "epochs_completed must be an integer from 1 to 1,000,000, found '1'"),
+    Bad("cli-resume-would-overwrite-a-foreign-model", lambda c: train_args(
+        "autoencoder", "--resume", "--epochs", "2", "--out", c.run_with_a_foreign_model()),
+        CLI, "model-epoch0002.keras exists, but state.json does not name it"),
+    Bad("cli-out-in-use", lambda c: train_args("autoencoder", "--batch-size", "10", "--out",
+                                               c.locked_elsewhere(c.tmp / "out")),
+        CLI, "out is in use: another process is training into it (it holds the folder's lock)"),
+    # ---- switches, numbers and data (cases 7, 9, 11) -------------------------------------------
+    Bad("cli-aae-fast-none", lambda c: (c.env(AAE_FAST="none"), train_args("autoencoder"))[1],
+        CLI, "the environment variable AAE_FAST='none' is neither on"),
+    Bad("cli-learning-rate-underflows-float32", lambda c: train_args("autoencoder", "--learning-rate", "1e-50"),
+        CLI, "learning_rate 1e-50 is below float32's smallest normal number"),
+    Bad("cli-data-npz-member-claims-730-gib", lambda c: train_args("autoencoder", "--data",
+                                                                   c.npz_claiming("y_test", (784 * 10**9,))),
+        CLI, "(y_test) declares an array of shape (784000000000,)"),
 ]
 
 CATALOGUE = API_ROWS + CLI_ROWS
@@ -348,8 +533,12 @@ def digits():
 
 
 @pytest.fixture
-def ctx(tmp_path, digits):
-    return Ctx(tmp_path, digits)
+def ctx(tmp_path, digits, monkeypatch):
+    context = Ctx(tmp_path, digits, monkeypatch)
+    yield context
+    for process in context.processes:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(autouse=True)
@@ -381,8 +570,13 @@ def test_a_bad_input_gets_a_clear_error(case, ctx, capsys):
         err = capsys.readouterr().err.strip()
         assert status == 2, f"exit status {status}, stderr: {err}"
         assert len(err.splitlines()) == 1, f"expected one line on stderr, got:\n{err}"
-        assert "Traceback" not in err and case.fragment in err, err
+        fragment = case.fragment.replace("{out}", str(ctx.tmp / "run")).replace("{tmp}", str(ctx.tmp))
+        assert "Traceback" not in err and fragment in err, err
         assert not (ctx.tmp / "out" / "state.json").exists()  # nothing was trained
+    elif issubclass(case.expected, Warning):
+        with pytest.warns(case.expected) as record:
+            case.call(ctx)
+        assert any(case.fragment in str(warning.message) for warning in record), [str(w.message) for w in record]
     else:
         with pytest.raises(case.expected) as error:
             case.call(ctx)

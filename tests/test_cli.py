@@ -122,3 +122,19 @@ def test_tensorboard_logs_losses_codes_and_images(digits_npz, tmp_path):
             for value in event_pb2.Event.FromString(record.numpy()).summary.value}
     assert {"reconstruction_loss", "discriminator_loss", "codes", "prior_samples",
             "inputs_then_reconstructions"} <= tags
+
+
+def test_resume_takes_the_runs_own_settings_and_records_a_new_epoch_count(digits_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run("train", "aae", "--data", digits_npz, "--epochs", 1, "--out", out, "--prior", "swiss_roll",
+               "--seed", 3, "--batch-size", 50, "--learning-rate", 0.002) == 0
+    capsys.readouterr()
+    assert run("train", "aae", "--data", digits_npz, "--epochs", 2, "--out", out, "--resume") == 0
+    assert "--epochs 2: the run was asked for 1 epochs; it continues to 2" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["seed"], metrics["batch_size"], metrics["learning_rate"]) == (3, 50, 0.002)
+    assert metrics["sessions"] == [{"from_epoch": 0, "to_epoch": 1}, {"from_epoch": 1, "to_epoch": 2}]
+    state = json.loads((out / "state.json").read_text())
+    assert state["config"]["prior"] == "swiss_roll" and state["batch_size"] == 50
+    # Repeating a setting the run has is fine; only a different one is refused.
+    assert run("train", "aae", "--data", digits_npz, "--epochs", 2, "--out", out, "--resume", "--seed", 3) == 0

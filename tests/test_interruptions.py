@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import errno
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 import keras
+import matplotlib.figure
 import numpy as np
 import pytest
 
@@ -164,21 +166,304 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_run(tmp_path):
 
 
 def test_a_killed_save_leaves_nothing_behind_after_the_next_checkpoint(tiny_data, tmp_path):
-    """A kill during a save can leave a half-written temporary (named with the dead process's id)
-    or the previous model file; the next checkpoint removes them, but not a live process's files."""
+    """A kill during a save can leave a half-written temporary (named with the dead process's id);
+    the next checkpoint removes it, but not a live process's files nor a model file that
+    state.json never named (the package cannot tell it from the user's own)."""
     trainer = aae.Autoencoder(hidden_units=SMALL)
     training.train(trainer, tiny_data, 1, batch_size=50, run_dir=tmp_path, verbose=0)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = [f".tmp-{dead.pid}-model-epoch0002.keras", f".state.json.{dead.pid}.tmp", f".tmp-{dead.pid}.npz",
-             "model-epoch0000.keras"]
+             f".tmp-{dead.pid}-state.json"]
     for name in stale:
         (tmp_path / name).write_bytes(b"PK\x03\x04 half written")
     alive = tmp_path / f".tmp-{os.getppid()}-model-epoch0009.keras"  # a process that still runs
     alive.write_bytes(b"in progress")
+    unnamed = tmp_path / "model-epoch0000.keras"
+    unnamed.write_bytes(b"PK\x03\x04 not named by state.json")
     resumed, history = training.resume(tmp_path, tiny_data, 2, batch_size=50, verbose=0)
     assert len(history["reconstruction_loss"]) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "model-epoch0002.keras", "state.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unnamed.name, "model-epoch0002.keras",
+                                                                 "state.json"])
+
+
+# ----------------------------------------------------------------------------
+# Ctrl-C (SIGINT) on the command line, at several moments
+# ----------------------------------------------------------------------------
+
+# Runs the CLI with one step made slow (a model save, or the report's figures) and marks when it
+# is under way, so that a signal can be sent in the middle of it.
+SLOW_STEP = """
+import pathlib, sys, time
+import keras
+from aae_helpers import cli, figures
+marker, step = pathlib.Path(sys.argv[1]), sys.argv[2]
+def slow(function):
+    def step_in_progress(*args, **kwargs):
+        result = function(*args, **kwargs)
+        marker.write_text("in progress")
+        time.sleep(4)
+        return result
+    return step_in_progress
+if step == "save":  # the model is written to its temporary file, not yet renamed
+    keras.Model.save = slow(keras.Model.save)
+else:
+    figures.save_run_figures = slow(figures.save_run_figures)
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+def start_cli(args, log, slow_step=None, marker=None):
+    """`aae train ARGS` in a new process that takes Ctrl-C as from a terminal (default SIGINT
+    handling, whatever the test runner's is); with slow_step, through SLOW_STEP."""
+    command = aae_command(*args) if slow_step is None else \
+        [sys.executable, "-c", SLOW_STEP, str(marker), slow_step, "train", *[str(arg) for arg in args]]
+    with open(log, "w") as handle:
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(path, process, deadline=300):
+    end = time.monotonic() + deadline
+    while not path.exists():
+        assert process.poll() is None, f"the run ended first: {process.stderr.read()[-3000:]}"
+        assert time.monotonic() < end, f"{path} did not appear in time"
+        time.sleep(0.02)
+
+
+def interrupted(process):
+    """Exit status and last stderr line of a process that was sent SIGINT."""
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err.strip().splitlines()[-1]
+
+
+def test_ctrl_c_mid_epoch_exits_130_and_writes_no_report(tmp_path):
+    data = write_npz(tmp_path / "digits.npz", 2000, 200)
+    out = tmp_path / "run"
+    process = start_cli(["aae", "--data", data, "--epochs", 4, "--out", out], tmp_path / "log")
+    try:
+        deadline = time.monotonic() + 500
+        one = _wait_for_epoch(out, 1, process, tmp_path / "log", deadline)
+        time.sleep(0.3 * (time.monotonic() - one) + 0.5)  # into epoch 2
+        process.send_signal(signal.SIGINT)
+        status, last = interrupted(process)
+    finally:
+        process.kill()
+    done = training.read_state(out)["epochs_completed"]
+    assert status == 130 and 1 <= done < 4
+    assert last.startswith("aae: interrupted after") and last.endswith(
+        f"{out} holds the checkpoint of epoch {done}; continue with --resume.")
+    assert not (out / "metrics.json").exists() and not (out / "history.csv").exists()
+    assert leftovers(out) == []
+    resumed = subprocess.run(aae_command("aae", "--data", data, "--epochs", 4, "--out", out, "--resume"),
+                             capture_output=True, text=True, env=cli_env(), timeout=500)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 4
+
+
+def test_ctrl_c_during_a_save_finishes_the_save_first(tmp_path):
+    """A finished one-epoch run is resumed to 3 epochs; three Ctrl-C arrive while epoch 2's model
+    is being saved. The save completes, state.json names it, nothing half-written stays, the
+    message says which epoch is saved, and the report of epoch 1 is gone (it no longer describes
+    the checkpoint)."""
+    data = write_npz(tmp_path / "digits.npz", 200, 100)
+    out, marker = tmp_path / "run", tmp_path / "saving"
+    args = ["autoencoder", "--data", data, "--out", out]
+    first = subprocess.run(aae_command(*args, "--epochs", 1), capture_output=True, text=True, env=cli_env(),
+                           timeout=500)
+    assert first.returncode == 0 and (out / "metrics.json").is_file(), first.stderr[-3000:]
+    process = start_cli([*args, "--epochs", 3, "--resume"], tmp_path / "log", slow_step="save", marker=marker)
+    try:
+        wait_for(marker, process)
+        assert [p.name for p in out.iterdir() if p.name.startswith(".tmp-")]  # caught in the middle
+        for _ in range(3):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+        status, last = interrupted(process)
+    finally:
+        process.kill()
+    assert status == 130
+    assert last.endswith(f"{out} holds the checkpoint of epoch 2; continue with --resume.")
+    assert training.read_state(out)["epochs_completed"] == 2 and leftovers(out) == []
+    assert sorted(p.name for p in out.glob("*.*")) == ["model-epoch0002.keras", "state.json"]
+    assert isinstance(training.load_checkpoint(out)[0], aae.Autoencoder)
+
+
+def test_ctrl_c_while_the_report_is_written_leaves_no_metrics(tmp_path):
+    """Training is done and saved, the figures are being drawn: no metrics.json claims a finished
+    report; --resume then writes it without training."""
+    data = write_npz(tmp_path / "digits.npz", 200, 100)
+    out, marker = tmp_path / "run", tmp_path / "drawing"
+    process = start_cli(["autoencoder", "--data", data, "--epochs", 2, "--out", out], tmp_path / "log",
+                        slow_step="figures", marker=marker)
+    try:
+        wait_for(marker, process)
+        process.send_signal(signal.SIGINT)
+        status, last = interrupted(process)
+    finally:
+        process.kill()
+    assert status == 130 and last.endswith(f"{out} holds the checkpoint of epoch 2; continue with --resume.")
+    assert not (out / "metrics.json").exists() and leftovers(out) == []
+    again = subprocess.run(aae_command("autoencoder", "--data", data, "--epochs", 2, "--out", out, "--resume"),
+                           capture_output=True, text=True, env=cli_env(), timeout=500)
+    assert again.returncode == 0 and "nothing to train" in again.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 2 and (out / "history.png").is_file()
+
+
+# ----------------------------------------------------------------------------
+# Two runs into one folder
+# ----------------------------------------------------------------------------
+
+def test_two_runs_into_one_folder_the_second_is_refused(tmp_path):
+    data = write_npz(tmp_path / "digits.npz", 2000, 200)
+    out = tmp_path / "run"
+    runs = [subprocess.Popen(aae_command("aae", "--data", data, "--epochs", 3, "--out", out), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=cli_env()) for _ in range(2)]
+    results = [(run.wait(500), run.communicate()[1].strip()) for run in runs]
+    assert sorted(status for status, _ in results) == [0, 2], results
+    refused = next(err for status, err in results if status == 2)
+    assert len(refused.splitlines()) == 1 and f"{out} is in use: another process is training into it" in refused
+    assert training.read_state(out)["epochs_completed"] == 3 and leftovers(out) == []
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 3
+    assert isinstance(training.load_checkpoint(out)[0], aae.AdversarialAutoencoder)
+
+
+# ----------------------------------------------------------------------------
+# Hostile or foreign files in a run folder
+# ----------------------------------------------------------------------------
+
+def folder_bytes(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_a_hostile_state_json_never_touches_a_file_outside_the_folder(where, tiny_data, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    run = tmp_path / "run"
+    trainer = aae.Autoencoder(hidden_units=SMALL)
+    history = training.train(trainer, tiny_data, 1, batch_size=50, run_dir=run, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    state["model_file"] = "../victim.txt" if where == "relative" else str(victim)
+    (run / "state.json").write_text(json.dumps(state))
+    before = folder_bytes(run)
+    data = write_npz(tmp_path / "digits.npz", 60, 20)
+    attempts = {
+        "next save": lambda: training.save_checkpoint(trainer, run, {k: v * 2 for k, v in history.items()}, 2),
+        "retrain": lambda: training.fit_or_load(aae.Autoencoder(hidden_units=SMALL), tiny_data, 1, run,
+                                                retrain=True, batch_size=50, verbose=0),
+        "fit_or_load": lambda: training.fit_or_load(aae.Autoencoder(hidden_units=SMALL), tiny_data, 2, run,
+                                                    batch_size=50, verbose=0),
+        "resume": lambda: training.resume(run, tiny_data, 2, batch_size=50, verbose=0),
+        "load": lambda: training.load_checkpoint(run),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ValueError, match="model_file must be 'model-epoch0001.keras'"):
+            attempt()
+        assert victim.read_text() == "precious\n", name
+        assert folder_bytes(run) == before, name
+    assert cli.main(["train", "autoencoder", "--resume", "--data", str(data), "--out", str(run)]) == 2
+    assert "model_file must be" in capsys.readouterr().err
+    assert victim.read_text() == "precious\n" and folder_bytes(run) == before
+
+
+def test_files_the_user_put_in_a_run_folder_are_never_deleted(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    mine = {"model-epoch0050.keras": b"my own model", "notes.txt": b"my notes", ".tmp-notes": b"mine too"}
+    for name, content in mine.items():
+        (run / name).write_bytes(content)
+    training.train(aae.Autoencoder(hidden_units=SMALL), tiny_data, 3, batch_size=50, run_dir=run, verbose=0)
+    assert {name: (run / name).read_bytes() for name in mine} == mine
+    assert sorted(p.name for p in run.iterdir()) == sorted([*mine, "model-epoch0003.keras", "state.json"])
+
+
+# ----------------------------------------------------------------------------
+# A full disk, a broken report, and failures the CLI reports in one line
+# ----------------------------------------------------------------------------
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_leaves_no_half_file_and_never_blocks_a_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AAE_FAST", "1")
+    data = write_npz(tmp_path / "digits.npz", 200, 100)
+    out = tmp_path / "run"
+    args = ["train", "autoencoder", "--data", str(data), "--epochs", "2", "--out", str(out)]
+    real_save = keras.Model.save
+
+    def save_then_fill_the_disk(self, path, *rest, **kwargs):  # epoch 2's model is cut short
+        if "epoch0002" in str(path):
+            Path(path).write_bytes(b"PK\x03\x04 half")
+            no_space()
+        real_save(self, path, *rest, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save_then_fill_the_disk)
+    assert cli.main(args) == 2
+    assert "[Errno 28] No space left on device" in capsys.readouterr().err
+    assert training.read_state(out)["epochs_completed"] == 1 and leftovers(out) == []
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, path, **kwargs: (
+        Path(path).write_bytes(b"\x89PNG half"), no_space()))  # now the report's first figure fails
+    assert cli.main([*args, "--resume"]) == 2
+    assert training.read_state(out)["epochs_completed"] == 2
+    assert leftovers(out) == [] and not (out / "metrics.json").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("AAE_FAST", "1")
+    assert cli.main([*args, "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
+
+
+def test_a_broken_report_or_a_dead_save_never_blocks_a_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("AAE_FAST", "1")
+    data = write_npz(tmp_path / "digits.npz", 200, 100)
+    out = tmp_path / "run"
+    args = ["train", "autoencoder", "--data", str(data), "--out", str(out)]
+    assert cli.main([*args, "--epochs", "1"]) == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / "metrics.json").write_text("")                      # what a full disk left behind
+    (out / "history.csv").write_text("epoch,reconstruc")
+    (out / f".tmp-{dead.pid}-model-epoch0002.keras").write_bytes(bytes(2**20))
+    assert cli.main([*args, "--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
+    _, rows = history_rows(out)
+    assert [row[0] for row in rows] == ["1", "2"] and leftovers(out) == []
+
+
+@pytest.mark.parametrize("error, words", [
+    (MemoryError(), "aae: error: out of memory (MemoryError: ); use a smaller --batch-size"),
+    (TypeError("unsupported operand type(s)"), "aae: error: internal error (TypeError: unsupported operand"),
+    (AttributeError("'NoneType' object has no attribute 'x_train'"), "internal error (AttributeError: 'NoneType'"),
+])
+def test_the_cli_reports_other_failures_in_one_line(error, words, tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(aae.data, "load_mnist", fail)
+    assert cli.main(["train", "autoencoder", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
+
+
+def test_a_model_too_large_for_memory_exits_1_with_one_line(tmp_path):
+    """--latent-dim 100000000 asks TensorFlow for a 400 GB kernel: ResourceExhaustedError. The
+    process's address space is capped at 12 GB, so the test never touches much memory."""
+    import resource
+
+    data = write_npz(tmp_path / "digits.npz", 60, 20)
+
+    def cap_memory():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_AS, (12 * 2**30, 12 * 2**30))
+
+    result = subprocess.run(aae_command("autoencoder", "--data", data, "--latent-dim", 10**8, "--out", tmp_path / "run"),
+                            capture_output=True, text=True, env=cli_env(), timeout=300, preexec_fn=cap_memory)
+    err = result.stderr.strip()
+    assert result.returncode == 1 and len(err.splitlines()) == 1, err[-3000:]
+    assert err.startswith("aae: error: out of memory (ResourceExhaustedError") and "smaller --batch-size" in err
 
 
 # ----------------------------------------------------------------------------
@@ -209,9 +494,11 @@ def test_ctrl_c_mid_epoch_keeps_what_was_learned(tiny_data, tmp_path, capsys):
     trainer.compile()
     initial = weights(trainer)
     ctrl_c = CtrlC(epoch=1, batch=5)  # 12 batches an epoch: stop halfway through the second
-    history = training.train(trainer, tiny_data, 5, batch_size=50, run_dir=tmp_path, verbose=0,
-                             callbacks=[ctrl_c])  # returns instead of raising
-    assert "Interrupted" in capsys.readouterr().out
+    trained, history = training.fit_or_load(trainer, tiny_data, 5, tmp_path, batch_size=50, verbose=0,
+                                            callbacks=[ctrl_c])  # a notebook's call returns instead of raising
+    assert trained is trainer
+    assert f"Interrupted. The trainer keeps what it learned so far; {tmp_path} holds epoch 1" \
+        in capsys.readouterr().out
     assert len(history["reconstruction_loss"]) == 1
     now = weights(trainer)
     assert not same_weights(now, initial)  # it kept what it learned ...
@@ -228,6 +515,16 @@ def test_ctrl_c_mid_epoch_keeps_what_was_learned(tiny_data, tmp_path, capsys):
     again, full = training.fit_or_load(fresh, tiny_data, 2, tmp_path, batch_size=50, verbose=0)
     assert "Resuming the run" in capsys.readouterr().out
     assert len(full["reconstruction_loss"]) == 2 and full["reconstruction_loss"][0] == history["reconstruction_loss"][0]
+
+
+def test_ctrl_c_in_a_script_stops_it(tiny_data, tmp_path):
+    """train() and resume() (scripts, benchmarks) let the KeyboardInterrupt through, after the
+    last finished epoch was saved."""
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(trainer, tiny_data, 5, batch_size=50, run_dir=tmp_path, verbose=0,
+                       callbacks=[CtrlC(epoch=2, batch=5)])
+    assert training.read_state(tmp_path)["epochs_completed"] == 2
 
 
 # ----------------------------------------------------------------------------
@@ -261,6 +558,131 @@ def test_a_diverging_cli_run_exits_1_with_one_line(tmp_path, capsys, monkeypatch
     assert status == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "NaN or infinite in epoch 1" in err
     assert not (out / "metrics.json").exists() and not list(out.glob("*.keras"))
+
+
+class EpochEnds(keras.callbacks.Callback):
+    """Remember every training variable (weights and optimizer state) and the logged losses at the
+    end of each epoch, as the callbacks after the checkpoint see them."""
+
+    def __init__(self):
+        super().__init__()
+        self.values, self.logs = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.values.append([v.numpy().copy() for v in training.training_variables(self.model)])
+        self.logs.append(dict(logs or {}))
+
+
+class LearningRateAt(keras.callbacks.Callback):
+    """Set every phase optimizer's learning rate to `value` when epoch `epoch` (0-based) begins."""
+
+    def __init__(self, epoch, value):
+        super().__init__()
+        self.epoch, self.value = epoch, value
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            for optimizer in self.model.phase_optimizers.values():
+                optimizer.learning_rate.assign(self.value)
+
+
+def all_values(trainer):
+    return [v.numpy().copy() for v in training.training_variables(trainer)]
+
+
+def test_a_divergence_in_a_later_epoch_restores_its_predecessor_exactly(tiny_data, tmp_path):
+    """Epochs 1 and 2 train well, epoch 3 blows up: every weight and every optimizer variable
+    (Adam's moments, step counter, learning rate) is put back as it was at the end of epoch 2,
+    not as it was when train() began."""
+    trainer = aae.AdversarialAutoencoder(hidden_units=SMALL, seed=4)
+    trainer.compile()
+    start, ends = all_values(trainer), EpochEnds()
+    with pytest.raises(training.TrainingDivergedError, match="NaN or infinite in epoch 3") as error:
+        training.train(trainer, tiny_data, 5, batch_size=50, run_dir=tmp_path, verbose=0,
+                       callbacks=[LearningRateAt(2, 1e12), ends])
+    assert "the weights of epoch 2 were restored, with the optimizer's state" in str(error.value)
+    restored = all_values(trainer)
+    assert same_weights(restored, ends.values[1])
+    assert not same_weights(restored, ends.values[0]) and not same_weights(restored, start)
+    assert all(np.isfinite(value).all() for value in restored)
+    assert {int(optimizer.iterations) for optimizer in trainer.phase_optimizers.values()} == {24}
+    state = training.read_state(tmp_path)
+    assert state["epochs_completed"] == 2 and all(len(v) == 2 for v in state["history"].values())
+    saved, _ = training.load_checkpoint(tmp_path)
+    assert same_weights(networks(saved), networks(trainer))
+
+
+def test_training_goes_on_after_a_rollback(tiny_data, tmp_path):
+    """After a rollback the optimizer's state is finite again, so lowering the learning rate and
+    training on works (with Adam's moments left NaN it would diverge again at once)."""
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=5)
+    trainer.compile()
+    history = training.train(trainer, tiny_data, 1, batch_size=50, run_dir=tmp_path, verbose=0)
+    with pytest.raises(training.TrainingDivergedError, match="in epoch 2"):
+        training.train(trainer, tiny_data, 3, batch_size=50, run_dir=tmp_path, initial_epoch=1, history=history,
+                       verbose=0, callbacks=[LearningRateAt(1, 1e12)])
+    for optimizer in trainer.phase_optimizers.values():
+        optimizer.learning_rate.assign(1e-4)
+    history = training.train(trainer, tiny_data, 3, batch_size=50, run_dir=tmp_path, initial_epoch=1,
+                             history=history, verbose=0)
+    assert len(history["reconstruction_loss"]) == 3
+    assert all(np.isfinite(value).all() for value in all_values(trainer))
+    assert all(math.isfinite(v) for values in history.values() for v in values)
+    assert training.read_state(tmp_path)["epochs_completed"] == 3
+
+
+def test_nan_weights_under_a_finite_loss_are_caught(tmp_path):
+    """The issue's case: with a learning rate of 1e12 the epoch's logged losses stay finite while
+    the weights become NaN; the weight check stops it."""
+    images, labels = real_digits(80)
+    images = images.reshape(-1, 784).astype(np.float32) / 255
+    data = MnistData(images[:60], labels[:60].astype(np.int64), images[60:], labels[60:].astype(np.int64), "small")
+    trainer = aae.Autoencoder(seed=0)
+    trainer.compile(learning_rate=1e12)
+    start, ends = all_values(trainer), EpochEnds()
+    with pytest.raises(training.TrainingDivergedError, match=r"^the weights \(.*\) became NaN or infinite in "
+                                                             r"epoch 1; .* the weights it started with were"):
+        training.train(trainer, data, 1, batch_size=20, run_dir=tmp_path / "run", verbose=0, callbacks=[ends])
+    assert ends.logs and all(math.isfinite(value) for value in ends.logs[0].values())  # the loss looked fine
+    assert same_weights(all_values(trainer), start)
+    assert not list((tmp_path / "run").iterdir())
+
+
+class PoisonMomentum(keras.callbacks.Callback):
+    """After the last batch of epoch `epoch` (0-based), set one Adam momentum to NaN: the weights
+    and losses of that epoch stay finite, only the optimizer's state is broken."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.current = epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch + 1 == self.params["steps"]:
+            momentum = self.model.phase_optimizers["autoencoder"].variables[2]
+            momentum.assign(np.full(momentum.shape, np.nan, np.float32))
+
+
+def test_a_broken_optimizer_state_is_caught_and_rolled_back(tiny_data, tmp_path):
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=6)
+    ends = EpochEnds()
+    with pytest.raises(training.TrainingDivergedError, match=r"the optimizer state \(autoencoder_optimizer/"
+                                                             r"encoder_hidden_1_kernel_momentum\) became NaN"):
+        training.train(trainer, tiny_data, 3, batch_size=50, run_dir=tmp_path, verbose=0,
+                       callbacks=[PoisonMomentum(1), ends])
+    assert same_weights(all_values(trainer), ends.values[0])
+    assert training.read_state(tmp_path)["epochs_completed"] == 1
+
+
+def test_nan_outputs_on_test_digits_are_caught(tiny_data):
+    """The third check: codes of a few test digits, as a reader would compute them."""
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=7)
+    trainer.encode = lambda images: np.full((len(images), 2), np.nan, np.float32)
+    with pytest.raises(training.TrainingDivergedError, match="^the codes of test digits became NaN or infinite "
+                                                             "in epoch 1"):
+        training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
 
 
 def test_nan_data_is_refused_before_training(tiny_data, tmp_path):
