@@ -224,8 +224,12 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_good_weights(tiny_da
         training.train(trainer, tiny_data, 3, batch_size=50, verbose=0)
     weights = [v.numpy() for v in trainer.variables]
     assert all(np.isfinite(w).all() for w in weights)
-    for restored, last_good in zip(weights, good):  # the optimizer's state is restored too
+    for restored, last_good in zip(weights, good):  # the weights of epoch 1 ...
         np.testing.assert_array_equal(restored, last_good)
+    # ... and the new optimizers' state as this train() found it (tests/test_interruptions.py
+    # checks a rollback to the state at the end of an earlier epoch, and training on after it)
+    assert all(np.isfinite(v.numpy()).all() for v in training.training_variables(trainer))
+    assert all(int(optimizer.iterations) == 0 for optimizer in trainer.phase_optimizers.values())
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -303,17 +307,28 @@ def test_sharing_the_codes_between_phases_changes_no_number(name, tiny_data):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_the_default_fast_path_changes_no_number(name, tiny_data):
+def test_the_default_fast_path_changes_no_number(name, tiny_data, monkeypatch):
     """compile()'s defaults (Adam as one XLA kernel, several steps per call) train to the very
     same weights as Keras' own Adam, one step per call. A logged loss that sums several terms
     (the VAE's) may be rounded differently in its last bit; its terms may not."""
-    runs = []
+    from aae_helpers.trainers import base as trainer_base
+
+    runs, xla_calls = [], []
+    real_update = trainer_base.xla_adam_update
+
+    def counted_update(*args, **kwargs):  # called while Keras traces train_step: once per phase per trace
+        xla_calls[-1] += 1
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_base, "xla_adam_update", counted_update)
     for settings in ({}, {"adam": "keras", "steps_per_execution": 1}):
+        xla_calls.append(0)
         trainer = make(name)
         trainer.compile(learning_rate=2e-3, **settings)
         history = training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
         runs.append((history, trainer.steps_per_execution, [v.numpy() for v in trainer.variables]))
     (fast_history, fast_steps, fast_weights), (plain_history, plain_steps, plain_weights) = runs
+    assert xla_calls[0] >= len(trainer.phases) and xla_calls[1] == 0, xla_calls  # the XLA path really ran
     assert fast_steps == auto_steps_per_execution(trainer.steps_per_epoch(tiny_data, 50)) > 1
     assert plain_steps == 1
     assert fast_history.keys() == plain_history.keys()

