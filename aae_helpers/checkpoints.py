@@ -25,11 +25,9 @@ import signal
 import threading
 from pathlib import Path
 
-import keras
-
 __all__ = ["STATE_FILE", "RunFolderInUseError", "model_file_name", "check_run_dir", "locked",
            "atomic_path", "write_atomically", "sigint_held", "save_checkpoint", "read_state",
-           "load_checkpoint", "load_trainer", "check_no_foreign_models", "remove_leftovers"]
+           "load_checkpoint", "load_trainer", "check_no_foreign_models", "remove_leftovers", "saved_epochs"]
 
 STATE_FILE = "state.json"
 MODEL_FILE = re.compile(r"model-epoch(\d{4,})\.keras")
@@ -277,6 +275,15 @@ def read_state(run_dir) -> dict:
     return state
 
 
+def saved_epochs(run_dir) -> int | None:
+    """Epochs held by the checkpoint in `run_dir`, or None when it holds none (or a broken one).
+    Needs no TensorFlow, so a Ctrl-C handler can ask it at once."""
+    try:
+        return read_state(run_dir)["epochs_completed"]
+    except (OSError, ValueError):
+        return None
+
+
 def load_checkpoint(run_dir):
     """Load (trainer, state) from a run folder; the trainer is compiled and ready to resume."""
     state = read_state(run_dir)
@@ -295,6 +302,8 @@ def load_checkpoint(run_dir):
 
 def load_trainer(path):
     """Load a saved trainer (`.keras`) in Keras safe mode (no arbitrary code is run)."""
+    import keras
+
     import aae_helpers.trainers  # noqa: F401  (registers the custom classes)
 
     path = Path(path)

@@ -147,7 +147,11 @@ def check_same_data(data, state: dict, out: Path) -> None:
 
 
 def run_train(args, out: Path) -> dict:
-    from aae_helpers import checkpoints, runtime, training
+    from aae_helpers.checkpoints import sigint_held
+
+    # A Ctrl-C inside TensorFlow's import can end Python with SIGINT after all; hold it till the end.
+    with sigint_held():
+        from aae_helpers import checkpoints, runtime, training  # (imports TensorFlow without its noise)
     from aae_helpers.data import load_mnist
     from aae_helpers.report import remove_report, write_report
     from aae_helpers.trainers import get_trainer_class
@@ -225,7 +229,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             metrics = run_train(args, out)
     except KeyboardInterrupt:
-        from aae_helpers.training import saved_epochs
+        from aae_helpers.checkpoints import saved_epochs  # no TensorFlow import (and its noise) here
         saved = saved_epochs(out)
         where = (f"{out} holds the checkpoint of epoch {saved}; continue with --resume" if saved
                  else f"no epoch was saved in {out}")

@@ -20,7 +20,7 @@ import numpy as np
 from aae_helpers import runtime
 from aae_helpers.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
-                                     read_state, save_checkpoint)
+                                     read_state, save_checkpoint, saved_epochs)
 from aae_helpers.data import IMAGE_SIZE, MnistData
 from aae_helpers.trainers.base import upgraded_compile_config
 
@@ -258,14 +258,6 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
     if checkpoint.diverged is not None:
         raise checkpoint.error()
     return history
-
-
-def saved_epochs(run_dir) -> int | None:
-    """Epochs held by the checkpoint in `run_dir`, or None when it holds none (or a broken one)."""
-    try:
-        return read_state(run_dir)["epochs_completed"]
-    except (OSError, ValueError):
-        return None
 
 
 class SnapshotEachEpoch(keras.callbacks.Callback):

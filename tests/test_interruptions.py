@@ -237,6 +237,21 @@ def interrupted(process):
     return process.returncode, err.strip().splitlines()[-1]
 
 
+def test_ctrl_c_while_tensorflow_starts_exits_130_with_one_line(tmp_path):
+    """Half a second in, TensorFlow is still being imported: the Ctrl-C is held until the import
+    ends (inside it, Python could end with SIGINT regardless), then reported in one line."""
+    data = write_npz(tmp_path / "digits.npz", 200, 100)
+    process = start_cli(["autoencoder", "--data", data, "--out", tmp_path / "run"], tmp_path / "log")
+    try:
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err.strip() == f"aae: interrupted after {err.split()[3]} s; no epoch was " \
+        f"saved in {tmp_path / 'run'}.", err
+
+
 def test_ctrl_c_mid_epoch_exits_130_and_writes_no_report(tmp_path):
     data = write_npz(tmp_path / "digits.npz", 2000, 200)
     out = tmp_path / "run"
