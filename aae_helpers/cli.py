@@ -195,10 +195,10 @@ def run_train(args, out: Path) -> dict:
         else:
             initial_epoch, history = 0, {}
         remove_report(out)  # from here on the folder's checkpoint changes: no stale report may stay
-        history = training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
-                                 initial_epoch=initial_epoch, history=history,
-                                 tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
-        state = training.read_state(out)
+        training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
+                       initial_epoch=initial_epoch, history=history,
+                       tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
+        state = training.read_state(out)  # the report describes the saved checkpoint
         metrics = {"model": args.model, "epochs_completed": state["epochs_completed"],
                    "train_seconds": round(state.get("train_seconds", 0.0), 2), "data_source": data.source,
                    "seed": trainer.seed, "num_train": len(data.x_train), "num_test": len(data.x_test),
