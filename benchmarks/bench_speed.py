@@ -24,11 +24,12 @@ Variants (joined with "+", e.g. "keras+spe1"; "ref" prefixes a variant of the re
   fused     compile(adam="fused"): TensorFlow's fused Adam kernel (last bits differ)
   xla       compile(jit_compile=True): the whole step through XLA (last bits differ)
   bf16      keras.mixed_precision policy "mixed_bfloat16" while building (losses in float32)
-  shared    adversarial models: encode each batch once for the discriminator and generator
-            phases (share_codes=True; the adversarial trainers' default, identical numbers)
-  unshared  adversarial models: encode in both phases (share_codes=False)
-  ref       the reference; it shares codes exactly when the plain trainer does, so "ref" does
-            the plain trainer's arithmetic; it runs one step per call unless given spe<N>.
+  shared    (reference only) adversarial models: encode each batch once for the discriminator
+            and generator phases (identical numbers); the trainers encode in both phases, as the
+            algorithm reads
+  unshared  adversarial models: encode in both phases (the trainers always do)
+  ref       the reference; it encodes in both phases as the trainers do, so "ref" does the plain
+            trainer's arithmetic; it runs one step per call unless given spe<N>.
             ref+opsadam: Keras' Adam op by op instead of the fused kernel; ref+xla, ref+spe10,
             ref+shared, ref+unshared: as above.
 Variants that come out the same for a model (e.g. "shared" for the AAE) are measured once.
@@ -111,13 +112,11 @@ def parse_variant(text):
 
 
 def resolve(name, options):
-    """The options with `shared` made explicit for this model (None: the trainer's default)."""
-    shared = options["shared"]
-    if name not in ADVERSARIAL:
-        shared = False
-    elif shared is None:
-        shared = bool(getattr(TRAINERS[name](seed=0), "share_codes", False))
-    return dict(options, shared=shared)
+    """The options with `shared` made explicit for this model: only the reference can share codes."""
+    if options["shared"] and not options["reference"]:
+        raise SystemExit("'shared' is a variant of the reference (ref+shared): the trainers encode in "
+                         "both adversarial phases, as the algorithm reads")
+    return dict(options, shared=bool(options["shared"]) and name in ADVERSARIAL)
 
 
 def same_numbers(name, options):
@@ -151,8 +150,6 @@ class TrainerRunner:
             self.trainer = TRAINERS[name](seed=0)
         finally:
             keras.mixed_precision.set_global_policy(policy)
-        if hasattr(self.trainer, "share_codes"):
-            self.trainer.share_codes = options["shared"]
         self.trainer.compile(learning_rate=1e-3, beta_1=0.9, jit_compile=options["xla"],
                              steps_per_execution=options["steps"] or "auto", adam=options["adam"])
         self.dataset = self.trainer.make_dataset(data, BATCH)

@@ -291,21 +291,6 @@ def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
     assert make("semi-supervised-aae").compile_settings["beta_1"] == 0.9
 
 
-@pytest.mark.parametrize("name", ["aae", "supervised-aae", "semi-supervised-aae"])
-def test_sharing_the_codes_between_phases_changes_no_number(name, tiny_data):
-    """share_codes (one encoder pass for the discriminator and generator phases) is pure speed."""
-    runs = []
-    for share in (True, False):
-        trainer = make(name)
-        trainer.share_codes = share
-        history = training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
-        runs.append((history, [v.numpy() for v in trainer.variables]))
-    (shared_history, shared_weights), (plain_history, plain_weights) = runs
-    assert shared_history == plain_history
-    for a, b in zip(shared_weights, plain_weights):
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_default_fast_path_changes_no_number(name, tiny_data, monkeypatch):
     """compile()'s defaults (Adam as one XLA kernel, several steps per call) train to the very

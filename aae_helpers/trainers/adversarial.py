@@ -17,41 +17,22 @@ from aae_helpers.trainers.base import (check_codes, check_images, check_labels, 
 class AdversarialPhases:
     """The regularization phase every adversarial trainer runs: a discriminator step, then a
     generator step, on the codes `self.encoder` gives a batch. The trainer defines
-    `adversarial_losses(codes, training)` -> (discriminator_loss, generator_loss)."""
+    `adversarial_losses(codes, labels, training)` -> (discriminator_loss, generator_loss)."""
 
-    # Encode each batch once for both steps (the same numbers, one encoder pass less per step):
-    # the discriminator step changes no encoder weight, so the codes the generator step would
-    # compute again are the ones the discriminator step saw. False: encode twice.
-    share_codes = True
+    def regularization_losses(self, images, labels, training):
+        """(discriminator_loss, generator_loss) for one batch of images (and their labels)."""
+        return self.adversarial_losses(self.encoder(images, training=training), labels, training)
 
-    def regularization_losses(self, images, training):
-        """(discriminator_loss, generator_loss) for one batch of images."""
-        return self.adversarial_losses(self.encoder(images, training=training), training)
-
-    def regularization_phase(self, images):
+    def regularization_phase(self, images, labels=None):
         """Train the discriminator, then the encoder against it; returns both losses."""
-        if not self.share_codes:
-            # Discriminator step: prior samples are real (1), codes fake (0).
-            with tf.GradientTape() as tape:
-                disc_loss, _ = self.regularization_losses(images, training=True)
-            self.apply_phase("discriminator", tape, disc_loss)
-            # Generator step: the encoder alone learns to fool the discriminator.
-            with tf.GradientTape() as tape:
-                _, gen_loss = self.regularization_losses(images, training=True)
-            self.apply_phase("generator", tape, gen_loss)
-            return disc_loss, gen_loss
-        generator_tape = tf.GradientTape()
-        with generator_tape:  # recorded now, resumed in the generator step for the encoder's gradient
-            codes = self.encoder(images, training=True)
-        # Discriminator step: prior samples are real (1), codes fake (0).
+        # 2a) Discriminator step: prior samples are real (1), codes fake (0).
         with tf.GradientTape() as tape:
-            disc_loss, _ = self.adversarial_losses(tf.nest.map_structure(tf.stop_gradient, codes),
-                                                   training=True)
+            disc_loss, _ = self.regularization_losses(images, labels, training=True)
         self.apply_phase("discriminator", tape, disc_loss)
-        # Generator step: the encoder alone learns to fool the discriminator.
-        with generator_tape:
-            _, gen_loss = self.adversarial_losses(codes, training=True)
-        self.apply_phase("generator", generator_tape, gen_loss)
+        # 2b) Generator step: the encoder alone learns to make the discriminator call its codes real.
+        with tf.GradientTape() as tape:
+            _, gen_loss = self.regularization_losses(images, labels, training=True)
+        self.apply_phase("generator", tape, gen_loss)
         return disc_loss, gen_loss
 
 
@@ -92,11 +73,15 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
     def reconstruct_batch(self, images, labels, training):
         return self.decoder(self.encoder(images, training=training), training=training)
 
-    def adversarial_losses(self, codes, training):
+    def judged(self, z, labels):
+        """What the discriminator reads for codes or prior samples z: z itself."""
+        return z
+
+    def adversarial_losses(self, codes, labels, training):
         """(discriminator_loss, generator_loss) for a batch of codes against as many prior samples."""
         prior_samples = self.draw_prior(ops.shape(codes)[0])
-        fake_logits = self.discriminator(codes, training=training)
-        real_logits = self.discriminator(prior_samples, training=training)
+        fake_logits = self.discriminator(self.judged(codes, labels), training=training)
+        real_logits = self.discriminator(self.judged(prior_samples, labels), training=training)
         return discriminator_loss(real_logits, fake_logits), generator_loss(fake_logits)
 
     def train_step(self, data):
@@ -106,12 +91,12 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, True))
         self.apply_phase("autoencoder", tape, rec_loss)
         # 2) Regularization phase: the discriminator, then the encoder as its generator.
-        disc_loss, gen_loss = self.regularization_phase(images)
+        disc_loss, gen_loss = self.regularization_phase(images, labels)
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss)
 
     def evaluate_batch(self, images, labels):
-        disc_loss, gen_loss = self.regularization_losses(images, training=False)
+        disc_loss, gen_loss = self.regularization_losses(images, labels, training=False)
         rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, labels, False))
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss)
@@ -124,14 +109,38 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
 
 @keras.saving.register_keras_serializable(package="aae_helpers")
 class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
-    """Part 3: the decoder sees [one-hot label, z], so z only has to hold the style."""
+    """Part 3: the decoder sees [one-hot label, z], so z only has to hold the style.
+
+    discriminator_sees_label=True (not in the article): the discriminator judges (z, label) pairs,
+    a prior sample with the batch's label against a code with its own label. It can only be
+    fooled when the codes of every digit follow the prior, so the code cannot carry the class.
+    """
 
     decoder_classes = NUM_CLASSES
 
     def __init__(self, latent_dim=15, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
-                 seed=0, **kwargs):
+                 discriminator_sees_label=False, seed=0, **kwargs):
         super().__init__(latent_dim=latent_dim, prior=prior, prior_std=prior_std,
                          hidden_units=hidden_units, seed=seed, **kwargs)
+        if not isinstance(discriminator_sees_label, (bool, np.bool_)):
+            raise ValueError(f"discriminator_sees_label must be True or False, got {discriminator_sees_label!r}.")
+        self.discriminator_sees_label = bool(discriminator_sees_label)
+        if self.discriminator_sees_label:
+            self.discriminator = build_discriminator(latent_dim + NUM_CLASSES, hidden_units=self.hidden_units)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.discriminator_sees_label:  # absent when False, so runs saved before the option still match
+            config["discriminator_sees_label"] = True
+        return config
+
+    def judged(self, z, labels):
+        """What the discriminator reads: z, or [z, one-hot label] when it sees the label."""
+        if not self.discriminator_sees_label:
+            return z
+        if labels is None:
+            raise ValueError("this supervised AAE's discriminator judges (z, label) pairs; got images alone.")
+        return ops.concatenate([z, ops.one_hot(ops.cast(labels, "int32"), NUM_CLASSES)], axis=-1)
 
     def reconstruct_batch(self, images, labels, training):
         if labels is None:
@@ -150,10 +159,11 @@ class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
         images = check_images(images)
         return self.decode(self.encode(images), check_labels(labels, len(images)))
 
+    def sample_styles(self, num_styles, seed=0):
+        """(num_styles, latent_dim) styles z drawn from the prior."""
+        return np.asarray(sample_prior(self.prior, num_styles, self.latent_dim, seed=seed, std=self.prior_std))
+
     def generate(self, digits, z=None, seed=0):
         """Draw the digits (n,) in one style each: z (n, latent_dim) given or sampled from the prior."""
         digits = check_labels(np.atleast_1d(digits), name="digits")
-        if z is None:
-            z = np.asarray(sample_prior(self.prior, len(digits), self.latent_dim, seed=seed,
-                                        std=self.prior_std))
-        return self.decode(z, digits)
+        return self.decode(self.sample_styles(len(digits), seed) if z is None else z, digits)

@@ -103,9 +103,17 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
     tracker_names = ("reconstruction_loss", "discriminator_loss", "generator_loss",
                      "classification_loss", "accuracy")
 
-    def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100,
-                 hidden_units=None, recipe="article", seed=0, recipe_version=None, **kwargs):
+    def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100, hidden_units=None,
+                 recipe="article", style_sees_class=False, label_swap=False, seed=0,
+                 recipe_version=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
+        for name, value in (("style_sees_class", style_sees_class), ("label_swap", label_swap)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}.")
+        self.style_sees_class, self.label_swap = bool(style_sees_class), bool(label_swap)
+        if self.label_swap:
+            self.phases = (*self.phases, "label_swap")
+            self.trackers["label_swap_loss"] = keras.metrics.Mean(name="label_swap_loss")
         self.check_recipe_version(recipe, recipe_version)
         self.latent_dim = latent_dim
         self.prior_std = check_number(prior_std, "prior_std")
@@ -125,28 +133,27 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
             self.augmenter = build_augmenter(seed=self.seed)
         self.category_discriminator = build_discriminator(NUM_CLASSES, self.hidden_units,
                                                           name="category_discriminator")
-        # True: encode each unlabelled batch once for phase 2's discriminator and generator steps
-        # (the same numbers, one encoder pass less): the discriminator step changes no encoder
-        # weight. Not under the improved recipe, where each encoder pass in training also updates
-        # batch normalization's running statistics, so sharing would change them.
-        self.share_codes = recipe == "article"
-        self.style_discriminator = build_discriminator(latent_dim, self.hidden_units,
-                                                       name="style_discriminator")
+        self.style_discriminator = build_discriminator(
+            latent_dim + (NUM_CLASSES if self.style_sees_class else 0), self.hidden_units,
+            name="style_discriminator")
 
     def get_config(self):
+        changes = {name: True for name in ("style_sees_class", "label_swap") if getattr(self, name)}
         return {**super().get_config(), "latent_dim": self.latent_dim, "prior_std": self.prior_std,
                 "labels_per_class": self.labels_per_class, "hidden_units": list(self.hidden_units),
-                **self.recipe_config()}
+                **self.recipe_config(), **changes}  # the changes only when on: older runs still match
 
     def phase_variables(self):
         encoder = self.encoder.trainable_variables
+        swap = {"label_swap": self.decoder.trainable_variables} if self.label_swap else {}
         return {"autoencoder": encoder + self.decoder.trainable_variables,
                 "discriminator": (self.category_discriminator.trainable_variables
                                   + self.style_discriminator.trainable_variables),
                 "generator": encoder,
                 # The class head and the shared layers; the z head gets no gradient here.
                 "classifier": [v for v in encoder if not any(
-                    v is z_var for z_var in self.encoder.get_layer("z").trainable_variables)]}
+                    v is z_var for z_var in self.encoder.get_layer("z").trainable_variables)],
+                **swap}
 
     def make_dataset(self, data: MnistData, batch_size=100, first_epoch=0):
         """Unlabelled batches (one pass over all training images per epoch), each zipped with
@@ -158,7 +165,13 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
                                  min(batch_size, len(labelled_labels)), steps, self.seed + 1, first_epoch)
         return tf.data.Dataset.zip((unlabelled, labelled))
 
-    def adversarial_losses(self, codes, training):
+    def judged_style(self, z, class_logits):
+        """What D_gauss reads: z, or [z, one-hot predicted class] when it sees the class."""
+        if not self.style_sees_class:
+            return z
+        return ops.concatenate([z, ops.one_hot(ops.argmax(class_logits, axis=-1), NUM_CLASSES)], axis=-1)
+
+    def adversarial_losses(self, codes, labels, training):
         """(discriminator_loss, generator_loss) of D_cat on softmax(class_logits) and D_gauss on z,
         for codes = [class_logits, z], each against as many prior samples."""
         class_logits, z = codes
@@ -166,10 +179,23 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
         categories = sample_prior("categorical", batch, NUM_CLASSES, seed=self.seed_generator)
         styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
         fake_cat = self.category_discriminator(ops.softmax(class_logits), training=training)
-        fake_style = self.style_discriminator(z, training=training)
+        fake_style = self.style_discriminator(self.judged_style(z, class_logits), training=training)
+        real_style = self.style_discriminator(self.judged_style(styles, class_logits), training=training)
         disc_loss = (discriminator_loss(self.category_discriminator(categories, training=training), fake_cat)
-                     + discriminator_loss(self.style_discriminator(styles, training=training), fake_style))
+                     + discriminator_loss(real_style, fake_style))
         return disc_loss, generator_loss(fake_cat) + generator_loss(fake_style)
+
+    def label_swap_phase(self, batch):
+        """The decoder draws `batch` random digits in prior styles and learns to draw them so that the
+        encoder's class head reads the digit it was asked for; returns that cross-entropy."""
+        digits = keras.random.randint((batch,), 0, NUM_CLASSES, seed=self.seed_generator)
+        styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
+        with tf.GradientTape() as tape:
+            drawn = self.decoder([ops.one_hot(digits, NUM_CLASSES), styles], training=True)
+            class_logits, _ = self.encoder(drawn, training=False)
+            loss = classification_loss(digits, class_logits)
+        self.apply_phase("label_swap", tape, loss)
+        return loss
 
     def reconstruct_batch(self, images, training):
         class_logits, z = self.encoder(images, training=training)
@@ -191,9 +217,13 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
             class_logits, _ = self.encoder(labelled_images, training=True)
             class_loss = classification_loss(labels, class_logits)
         self.apply_phase("classifier", tape, class_loss)
+        losses = {}
+        if self.label_swap:
+            # 4) Label-swap phase (not in the article): the decoder learns to draw the digit it is given.
+            losses["label_swap_loss"] = self.label_swap_phase(ops.shape(images)[0])
         return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
                            generator_loss=gen_loss, classification_loss=class_loss,
-                           accuracy=correct(labels, class_logits))
+                           accuracy=correct(labels, class_logits), **losses)
 
     def evaluate_batch(self, images, labels):
         class_logits, z = self.encoder(images)
@@ -227,12 +257,14 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
         probabilities, z = self.encode(images)
         return self.decode(z, probabilities)
 
+    def sample_styles(self, num_styles, seed=0):
+        """(num_styles, latent_dim) styles z drawn from the Gaussian prior."""
+        return np.asarray(sample_prior("gaussian", num_styles, self.latent_dim, seed=seed, std=self.prior_std))
+
     def generate(self, digits, z=None, seed=0):
         """Decode one-hot digits (n,) with styles z (n, latent_dim), sampled when not given."""
         digits = check_labels(np.atleast_1d(digits), name="digits")
-        if z is None:
-            z = np.asarray(sample_prior("gaussian", len(digits), self.latent_dim, seed=seed,
-                                        std=self.prior_std))
+        z = self.sample_styles(len(digits), seed) if z is None else z
         return self.decode(z, np.eye(NUM_CLASSES, dtype=np.float32)[digits])
 
 

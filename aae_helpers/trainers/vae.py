@@ -8,6 +8,7 @@ from keras import ops
 from aae_helpers.data import NUM_CLASSES
 from aae_helpers.losses import classification_loss, gaussian_kl, gaussian_negative_log_likelihood
 from aae_helpers.models import build_classifier, build_decoder, build_gaussian_encoder, check_hidden_units
+from aae_helpers.priors import sample_prior
 from aae_helpers.trainers.base import (Trainer, check_codes, check_images, check_labels, check_number,
                                        in_batches, split_batch)
 from aae_helpers.trainers.semi_supervised import correct
@@ -90,9 +91,12 @@ class ClassifierVAE(Trainer):
         images = check_images(images)
         return self.decode(self.encode(images), self.classify(images))
 
+    def sample_styles(self, num_styles, seed=0):
+        """(num_styles, latent_dim) styles z drawn from the prior N(0, I)."""
+        return np.asarray(sample_prior("gaussian", num_styles, self.latent_dim, seed=seed, std=1.0))
+
     def generate(self, digits, z=None, seed=0):
         """Decode one-hot digits (n,) with z (n, latent_dim) from N(0, I) unless given."""
         digits = check_labels(np.atleast_1d(digits), name="digits")
-        if z is None:
-            z = np.random.default_rng(seed).standard_normal((len(digits), self.latent_dim))
+        z = self.sample_styles(len(digits), seed) if z is None else z
         return self.decode(z, np.eye(NUM_CLASSES, dtype=np.float32)[digits])
