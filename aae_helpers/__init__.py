@@ -25,7 +25,8 @@ STARTUP_NOISE = re.compile(r"cuda drivers|cuInit|cuda_platform|cudart_stub|absl:
 __version__ = "0.1.0"
 
 # Where `aae.NAME` is found, searched in this order.
-MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics")
+MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics",
+           "evaluation")
 SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard")
 
 

@@ -229,3 +229,18 @@ def build_augmenter(seed=None, shift=0.1, rotation_degrees=10.0, zoom=0.1, name=
         layers.RandomZoom(zoom, zoom, fill_mode="constant", seed=None if seed is None else seed + 2),
         layers.Reshape((IMAGE_SIZE,)),
     ], name=name)
+
+
+# ---- the independent digit reader that scores generated digits (evaluation.digit_reader) ------
+def build_digit_reader(seed=None, name="digit_reader"):
+    """images (batch, 784) -> class logits (batch, 10): augmentation (in training only), then two
+    3x3 conv + 2x2 max-pool blocks (32 and 64 filters), dropout 0.3 and 128 ReLU units."""
+    images = keras.Input((IMAGE_SIZE,), name="images")
+    x = build_augmenter(seed=seed, name="augment")(images)
+    x = layers.Reshape((28, 28, 1), name="to_grid")(x)
+    for index, count in enumerate((32, 64)):
+        x = layers.Conv2D(count, 3, padding="same", activation="relu", name=f"{name}_conv_{index + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_pool_{index + 1}")(x)
+    x = layers.Dropout(0.3, name="dropout", seed=seed)(layers.Flatten(name="flatten")(x))
+    x = layers.Dense(128, activation="relu", name=f"{name}_hidden")(x)
+    return keras.Model(images, layers.Dense(NUM_CLASSES, name="class_logits")(x), name=name)

@@ -1,0 +1,120 @@
+"""The lesson measures against oracles: a reader that reads real digits, label control of decoders
+that ignore or obey the label, a class probe of codes with and without class information, and the
+centre of a hole among codes."""
+
+import numpy as np
+import pytest
+
+import aae_helpers as aae
+from aae_helpers.data import MnistData
+
+READER_STEPS = 300  # enough for a reader of about 95% here; the notebooks' reader trains 1,000
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The offline digits: 4,000 training and 1,000 test images."""
+    return aae.load_mnist(fast=False)
+
+
+@pytest.fixture(scope="module")
+def reader(digits, tmp_path_factory):
+    return aae.digit_reader(digits, run_dir=tmp_path_factory.mktemp("reader"), steps=READER_STEPS)
+
+
+class StyleDrawsTheDigit:
+    """A 'decoder' that ignores the label: the style alone picks a real test digit to show."""
+
+    latent_dim = 4
+
+    def __init__(self, data):
+        self.data = data
+
+    def sample_styles(self, num_styles, seed=0):
+        return np.random.default_rng(seed).normal(size=(num_styles, self.latent_dim)).astype(np.float32)
+
+    def pick(self, z):
+        return (np.abs(z[:, 0]) * 1e4).astype(int)
+
+    def generate(self, digits, z):
+        return self.data.x_test[self.pick(z) % len(self.data.x_test)]
+
+
+class LabelDrawsTheDigit(StyleDrawsTheDigit):
+    """A decoder that obeys the label: a real test digit of the requested class."""
+
+    def generate(self, digits, z):
+        chosen = []
+        for digit, index in zip(digits, self.pick(z)):
+            pool = np.flatnonzero(self.data.y_test == digit)
+            chosen.append(pool[index % len(pool)])
+        return self.data.x_test[chosen]
+
+
+def test_the_reader_reads_real_test_digits(digits, reader):
+    accuracy = np.mean(aae.read_digits(reader, digits.x_test).argmax(axis=1) == digits.y_test)
+    assert accuracy > 0.93, accuracy
+
+
+def test_the_reader_is_cached_and_reloaded_from_its_run_folder(digits, reader, tmp_path, capsys):
+    first = aae.digit_reader(digits, run_dir=tmp_path, steps=20)
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".keras"), files
+    again = aae.digit_reader(digits, run_dir=tmp_path, steps=20)
+    np.testing.assert_array_equal(aae.read_digits(first, digits.x_test[:50]),
+                                  aae.read_digits(again, digits.x_test[:50]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == files  # loaded, nothing new written
+    other = MnistData(digits.x_train[:3000], digits.y_train[:3000], digits.x_test, digits.y_test, "other")
+    aae.digit_reader(other, run_dir=tmp_path, steps=20)  # other digits: another reader beside it
+    assert len(list(tmp_path.glob("reader-*.keras"))) == 2
+    assert "reads" in capsys.readouterr().out
+
+
+def test_a_decoder_that_ignores_the_label_scores_about_one_in_ten(digits, reader):
+    result = aae.label_control(StyleDrawsTheDigit(digits), reader, num_styles=100)
+    assert 0.05 < result.score < 0.16, result.score
+    assert result.images.shape == (1000, 784) and result.read_as.shape == (1000,)
+    assert result.per_digit.shape == (10,)
+
+
+def test_a_decoder_that_obeys_the_label_scores_near_the_readers_accuracy(digits, reader):
+    result = aae.label_control(LabelDrawsTheDigit(digits), reader, num_styles=100)
+    assert result.score > 0.93, result.score
+    assert result.per_digit.min() > 0.8, result.per_digit
+
+
+def test_label_control_refuses_a_model_that_cannot_draw_a_chosen_digit(digits, reader):
+    with pytest.raises(ValueError, match="draws a chosen digit"):
+        aae.label_control(aae.Autoencoder(hidden_units=(8,)), reader)
+
+
+def test_codes_without_class_information_probe_near_chance(digits):
+    codes = np.random.default_rng(0).normal(size=(len(digits.y_test), 8))
+    assert aae.class_probe(codes, digits.y_test) < 0.16
+
+
+def test_codes_that_hold_the_class_probe_near_one(digits):
+    rng = np.random.default_rng(0)
+    codes = np.eye(10)[digits.y_test] + 0.1 * rng.normal(size=(len(digits.y_test), 10))
+    assert aae.class_probe(codes, digits.y_test) > 0.98
+
+
+def test_the_class_probe_needs_a_few_codes_of_each_digit():
+    with pytest.raises(ValueError, match="at least 5 codes of every digit"):
+        aae.class_probe(np.zeros((8, 2)), np.array([0, 1] * 4))
+
+
+def test_the_farthest_point_is_the_centre_of_a_hole():
+    angles = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = 10 * np.stack([np.cos(angles), np.sin(angles)], axis=1) + [3.0, -2.0]   # a hole at (3, -2)
+    point, distance = aae.farthest_point(ring)
+    np.testing.assert_allclose(point, [3.0, -2.0], atol=0.2)
+    assert 9.8 < distance <= 10.0
+
+
+def test_the_farthest_point_stays_between_the_codes():
+    along = np.linspace(0, 10, 200)
+    codes = np.concatenate([np.stack([along, 0 * along], 1), np.stack([0 * along, along], 1)])  # an L
+    point, distance = aae.farthest_point(codes)
+    assert point.sum() <= 10.01, point  # inside the L's hull, not out at the empty corner (10, 10)
+    np.testing.assert_allclose(distance, np.min(np.hypot(*(codes - point).T)), rtol=1e-6)
