@@ -15,11 +15,10 @@ import warnings
 from pathlib import Path
 
 USAGE_MODELS = "autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae"
-# Settings a run is trained with: left out on the command line, a new run takes these and a
-# resumed run takes its own.
-DEFAULTS = {"batch_size": 100, "prior_std": 5.0, "labels": 1000, "learning_rate": 1e-3, "seed": 0}
-DEFAULT_EPOCHS = {"autoencoder": 20, "aae": 20, "supervised-aae": 20, "semi-supervised-aae": 100,
-                  "baseline-classifier": 100, "vae": 20}
+# The options a run's settings come from: left out on the command line, a new run takes the
+# notebook's (aae_helpers.settings) and a resumed run takes its own.
+SETTING_OPTIONS = ("batch_size", "learning_rate", "beta_1", "seed", "latent_dim", "prior", "prior_std",
+                   "labels", "recipe")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -39,12 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", help=USAGE_MODELS)
     train.add_argument("--data", help="an mnist.npz or a folder of the four IDX files "
                                       "(default: $AAE_MNIST_PATH, Keras cache/download, offline digits)")
-    train.add_argument("--epochs", type=int, default=None, help="total epochs (default: the article's)")
-    train.add_argument("--batch-size", type=int, default=None, help="default 100")
-    train.add_argument("--latent-dim", type=int, default=None, help="size of z (default: the article's)")
+    train.add_argument("--article", action="store_true",
+                       help="supervised-aae/semi-supervised-aae: the article's own recipe, which the "
+                            "notebook trains beside its default for comparison")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=None,
+                        help="training budget in optimizer steps, rounded to whole epochs "
+                             "(default: the notebook's)")
+    budget.add_argument("--epochs", type=int, default=None, help="training budget in total epochs")
+    train.add_argument("--batch-size", type=int, default=None, help="default: the notebook's (100)")
+    train.add_argument("--latent-dim", type=int, default=None, help="size of z (default: the notebook's)")
     train.add_argument("--prior", default=None, help="aae/supervised-aae: gaussian, uniform, "
                                                       "mixture_of_gaussians, swiss_roll")
-    train.add_argument("--prior-std", type=float, default=None, help="default 5.0")
+    train.add_argument("--prior-std", type=float, default=None, help="default: the notebook's (5.0)")
     train.add_argument("--labels", type=int, default=None,
                        help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10 "
                             "(default 1000)")
@@ -52,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="semi-supervised-aae/baseline-classifier: 'article' (default, the article's "
                             "dense networks) or 'improved' (small batch-normalized CNN, augmented digits, "
                             "learning-rate decay)")
-    train.add_argument("--learning-rate", type=float, default=None, help="default 0.001")
+    train.add_argument("--learning-rate", type=float, default=None, help="default: the notebook's (0.001)")
+    train.add_argument("--beta-1", type=float, default=None, help="Adam's beta_1 (default: the notebook's)")
     train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     train.add_argument("--resume", action="store_true",
@@ -69,33 +76,60 @@ def output_folder(args) -> Path:
     return Path(args.out or Path("runs") / args.model)
 
 
-def trainer_arguments(args) -> dict:
-    """Constructor keyword arguments for the chosen model, checked against what it accepts."""
+def notebook_settings(args):
+    """The settings.Settings the run starts from: the notebook's model, or with --article the
+    article's recipe it is compared with."""
+    from aae_helpers.settings import ARTICLE, DEFAULTS
+    from aae_helpers.trainers import get_trainer_class
+
+    get_trainer_class(args.model)  # an unknown model name fails here, clearly
+    if args.article:
+        if args.model not in ARTICLE:
+            raise ValueError(f"--article applies to {' and '.join(ARTICLE)}, not {args.model}.")
+        return ARTICLE[args.model]
+    return DEFAULTS[args.model]
+
+
+def default_values(settings) -> dict:
+    """{option dest: value} of a notebook's settings, for the options a command line may give."""
+    options = settings.options
+    values = {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate,
+              "beta_1": settings.beta_1, "seed": settings.seed, "latent_dim": options.get("latent_dim"),
+              "prior": options.get("prior"), "prior_std": options.get("prior_std"),
+              "recipe": options.get("recipe")}
+    if "labels_per_class" in options:
+        values["labels"] = options["labels_per_class"] * 10
+    return values
+
+
+def trainer_arguments(args, settings) -> dict:
+    """Constructor keyword arguments: the notebook's options with the command line's changes,
+    each checked against the model it applies to."""
     name = args.model
-    kwargs = {"seed": args.seed}
-    if args.latent_dim is not None:
-        if name == "baseline-classifier":
-            raise ValueError("--latent-dim does not apply to baseline-classifier (it has no code).")
-        kwargs["latent_dim"] = args.latent_dim
-    if args.prior is not None or args.prior_std != DEFAULTS["prior_std"]:
-        if name not in ("aae", "supervised-aae", "semi-supervised-aae"):
-            raise ValueError(f"--prior/--prior-std apply to aae, supervised-aae and "
-                             f"semi-supervised-aae, not {name}.")
-        if args.prior is not None:
-            if name == "semi-supervised-aae":
-                raise ValueError("semi-supervised-aae uses a gaussian style prior; "
-                                 "only --prior-std applies.")
-            kwargs["prior"] = args.prior
-        kwargs["prior_std"] = args.prior_std
-    if name in ("semi-supervised-aae", "baseline-classifier"):
+    defaults = default_values(settings)
+    given = {key: getattr(args, key) for key in ("latent_dim", "prior", "prior_std", "labels", "recipe")
+             if getattr(args, key) is not None and getattr(args, key) != defaults.get(key)}
+    if "latent_dim" in given and name == "baseline-classifier":
+        raise ValueError("--latent-dim does not apply to baseline-classifier (it has no code).")
+    if ("prior" in given or "prior_std" in given) and name not in ("aae", "supervised-aae",
+                                                                   "semi-supervised-aae"):
+        raise ValueError(f"--prior/--prior-std apply to aae, supervised-aae and semi-supervised-aae, "
+                         f"not {name}.")
+    if "prior" in given and name == "semi-supervised-aae":
+        raise ValueError("semi-supervised-aae uses a gaussian style prior; only --prior-std applies.")
+    if "labels" in given and name not in ("semi-supervised-aae", "baseline-classifier"):
+        raise ValueError(f"--labels applies to semi-supervised-aae and baseline-classifier, not {name}.")
+    if "recipe" in given and name not in ("semi-supervised-aae", "baseline-classifier"):
+        raise ValueError(f"--recipe applies to semi-supervised-aae and baseline-classifier, not {name}.")
+    kwargs = {**settings.options, "seed": args.seed}
+    for key in ("latent_dim", "prior", "prior_std", "recipe"):
+        if key in given:
+            kwargs[key] = given[key]
+    if "labels" in given:
         if args.labels <= 0 or args.labels % 10:
             raise ValueError(f"--labels must be a positive multiple of 10 (balanced classes), "
                              f"got {args.labels}.")
         kwargs["labels_per_class"] = args.labels // 10
-    if args.recipe is not None:
-        if name not in ("semi-supervised-aae", "baseline-classifier"):
-            raise ValueError(f"--recipe applies to semi-supervised-aae and baseline-classifier, not {name}.")
-        kwargs["recipe"] = args.recipe
     return kwargs
 
 
@@ -103,8 +137,9 @@ def saved_settings(state: dict) -> dict:
     """{option dest: value} a saved run was trained with, for the options a resume may repeat."""
     config, compiled = state["config"], state.get("compile", {})
     settings = {"seed": config.get("seed"), "learning_rate": compiled.get("learning_rate"),
-                "batch_size": state.get("batch_size"), "latent_dim": config.get("latent_dim"),
-                "prior": config.get("prior"), "prior_std": config.get("prior_std")}
+                "beta_1": compiled.get("beta_1"), "batch_size": state.get("batch_size"),
+                "latent_dim": config.get("latent_dim"), "prior": config.get("prior"),
+                "prior_std": config.get("prior_std")}
     if "labels_per_class" in config:
         settings.update(labels=config["labels_per_class"] * 10, recipe=config.get("recipe", "article"))
     return {key: value for key, value in settings.items() if value is not None}
@@ -121,7 +156,7 @@ def resume_settings(args, state: dict, out: Path) -> argparse.Namespace:
                          f"{', '.join(differ)}. Leave these options out (the run's own are used) or "
                          "choose another --out to train a new model.")
     resolved = argparse.Namespace(**vars(args))
-    for key, value in {**DEFAULTS, **saved}.items():
+    for key, value in saved.items():
         if getattr(resolved, key) is None:
             setattr(resolved, key, value)
     return resolved
@@ -154,12 +189,19 @@ def run_train(args, out: Path) -> dict:
         from aae_helpers import checkpoints, runtime, training  # (imports TensorFlow without its noise)
     from aae_helpers.data import load_mnist
     from aae_helpers.report import remove_report, write_report
+    from aae_helpers.settings import epochs_for_steps
     from aae_helpers.trainers import get_trainer_class
 
     trainer_class = get_trainer_class(args.model)
-    if args.epochs is not None and args.epochs <= 0:
-        raise ValueError(f"--epochs must be a positive integer, got {args.epochs}.")
+    for name in ("epochs", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
+    settings = notebook_settings(args)
+    asked = None
     if args.resume:
+        if args.article:
+            raise ValueError("--article chooses the recipe of a new run; a resumed run keeps its own "
+                             "(leave --article out).")
         state = training.read_state(out)  # no checkpoint: fails before anything is created
         if state["trainer"] != trainer_class.__name__:
             raise ValueError(f"{out} holds a {state['trainer']} run, not {args.model}.")
@@ -168,32 +210,38 @@ def run_train(args, out: Path) -> dict:
         if args.epochs is not None and asked is not None and args.epochs != asked:
             print(f"--epochs {args.epochs}: the run was asked for {asked} epochs; it continues to "
                   f"{args.epochs} (state.json records each session).")
-        epochs = args.epochs or asked or DEFAULT_EPOCHS[args.model]
-    else:
-        args = argparse.Namespace(**{**vars(args), **{key: value for key, value in DEFAULTS.items()
-                                                      if getattr(args, key) is None}})
-        epochs = args.epochs or DEFAULT_EPOCHS[args.model]
-    trainer_arguments(args)  # options that do not apply to this model are refused, even on resume
-    epochs = runtime.epochs_for_run(epochs)
+    defaults = default_values(settings)
+    args = argparse.Namespace(**{**vars(args), **{key: defaults.get(key) for key in SETTING_OPTIONS
+                                                  if getattr(args, key) is None}})
+    kwargs = trainer_arguments(args, settings)  # options that do not apply are refused, even on resume
     if args.deterministic:
         runtime.make_deterministic(args.seed)
     data = load_mnist(args.data, seed=args.seed)
     if not args.resume:
-        trainer = trainer_class(**trainer_arguments(args))
-        trainer.compile(learning_rate=args.learning_rate)
+        trainer = trainer_class(**kwargs)
+        trainer.compile(learning_rate=args.learning_rate, beta_1=args.beta_1)
+
+    def budget(trainer):
+        """Total epochs to train: --epochs, else --steps (or the notebook's) in this data's epochs."""
+        if args.epochs or (asked and not args.steps):
+            return runtime.epochs_for_run(args.epochs or asked)
+        return runtime.epochs_for_run(epochs_for_steps(trainer, data, args.steps or settings.steps,
+                                                       args.batch_size))
+
     with checkpoints.locked(checkpoints.check_run_dir(out)):
         checkpoints.remove_leftovers(out)
         if args.resume:
             trainer, state = training.load_checkpoint(out)
             check_same_data(data, state, out)
             initial_epoch, history = state["epochs_completed"], state["history"]
-            if initial_epoch >= epochs:
-                print(f"{out} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
         elif (out / training.STATE_FILE).exists():
             raise ValueError(f"{out} already holds a trained run; pass --resume to continue it or "
                              "choose another --out (nothing was overwritten).")
         else:
             initial_epoch, history = 0, {}
+        epochs = budget(trainer)
+        if args.resume and initial_epoch >= epochs:
+            print(f"{out} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
         remove_report(out)  # from here on the folder's checkpoint changes: no stale report may stay
         training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
                        initial_epoch=initial_epoch, history=history,
@@ -203,6 +251,7 @@ def run_train(args, out: Path) -> dict:
                    "train_seconds": round(state.get("train_seconds", 0.0), 2), "data_source": data.source,
                    "seed": trainer.seed, "num_train": len(data.x_train), "num_test": len(data.x_test),
                    "batch_size": args.batch_size, "learning_rate": trainer.compile_settings["learning_rate"],
+                   "beta_1": trainer.compile_settings["beta_1"],
                    "sessions": state.get("sessions", []), **test_metrics(trainer, data, args.batch_size)}
         return write_report(trainer, data, state["history"], out, metrics)
 

@@ -40,7 +40,8 @@ def run(*args):
                                            ("vae", "test_kl_loss")])
 def test_train_writes_model_history_figures_and_metrics(model, metric, digits_npz, tmp_path, capsys):
     out = tmp_path / model
-    assert run("train", model, "--data", digits_npz, "--epochs", 2, "--out", out, "--labels", 200) == 0
+    labels = ["--labels", 200] if model == "semi-supervised-aae" else []
+    assert run("train", model, "--data", digits_npz, "--epochs", 2, "--out", out, *labels) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == model and metrics["epochs_completed"] == 2
     assert metrics["num_train"] == 800 and metrics["num_test"] == 200 and metrics["seed"] == 0
@@ -138,3 +139,30 @@ def test_resume_takes_the_runs_own_settings_and_records_a_new_epoch_count(digits
     assert state["config"]["prior"] == "swiss_roll" and state["batch_size"] == 50
     # Repeating a setting the run has is fine; only a different one is refused.
     assert run("train", "aae", "--data", digits_npz, "--epochs", 2, "--out", out, "--resume", "--seed", 3) == 0
+
+
+def test_no_options_trains_exactly_the_notebooks_model(digits_npz, tmp_path, monkeypatch):
+    """`aae train supervised-aae` is notebook 03's model: its options, Adam settings and step budget."""
+    from aae_helpers.settings import DEFAULTS
+
+    monkeypatch.setenv("AAE_FAST", "")  # the whole budget, not fast mode's two epochs
+    settings = DEFAULTS["supervised-aae"]
+    out = tmp_path / "run"
+    assert run("train", "supervised-aae", "--data", digits_npz, "--out", out, "--steps", 16) == 0
+    state = json.loads((out / "state.json").read_text())
+    config = {key: value for key, value in state["config"].items() if key != "name"}
+    assert config == {**settings.options, "seed": 0, "prior": "gaussian", "hidden_units": [1000, 1000]}
+    assert state["compile"]["beta_1"] == settings.beta_1 == 0.5
+    assert state["compile"]["learning_rate"] == settings.learning_rate
+    assert state["epochs_completed"] == 2  # 16 steps = 2 epochs of the 8 batches of 800 digits
+
+
+def test_article_trains_the_recipe_the_notebook_compares_with(digits_npz, tmp_path):
+    from aae_helpers.settings import ARTICLE
+
+    out = tmp_path / "run"
+    assert run("train", "supervised-aae", "--article", "--data", digits_npz, "--out", out) == 0
+    config = json.loads((out / "state.json").read_text())["config"]
+    assert config["latent_dim"] == ARTICLE["supervised-aae"].options["latent_dim"] == 15
+    assert "discriminator_sees_label" not in config
+    assert run("train", "vae", "--article", "--data", digits_npz, "--out", tmp_path / "vae") == 2
