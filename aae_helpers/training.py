@@ -153,22 +153,68 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "check the input data.")
 
 
-class EpochProgress(keras.callbacks.Callback):
-    """One progress bar over epochs (compact in notebooks), showing the epoch's losses."""
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where one display can be updated in place)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return type(get_ipython()).__name__ == "ZMQInteractiveShell"
 
-    def __init__(self, epochs, initial_epoch=0, keys=None):
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Progress over epochs: every metric of the last epoch, training and test side by side.
+
+    In a notebook it is one display, updated in place after every epoch, so the saved notebook
+    keeps only the final summary; elsewhere it prints one line every few epochs (at most about
+    LINES a run) and the summary at the end.
+    """
+
+    LINES = 20
+
+    def __init__(self, epochs, initial_epoch=0):
         super().__init__()
-        self.bar = keras.utils.Progbar(epochs, unit_name="epoch")
-        self.initial_epoch, self.keys = initial_epoch, keys
-        self.bar.update(initial_epoch)
+        self.epochs, self.initial_epoch = epochs, initial_epoch
+        self.every = max(1, (epochs - initial_epoch) // self.LINES)
+        self.handle = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        if _in_notebook():
+            from IPython.display import Pretty, display
+            self.handle = display(Pretty(f"epoch {self.initial_epoch}/{self.epochs}: starting"),
+                                  display_id=True)
+
+    def summary(self, epoch, logs) -> str:
+        """'epoch E/N, time' and a table of every metric: one row each, training and test."""
+        seconds = time.perf_counter() - self.started
+        done = epoch + 1 - self.initial_epoch
+        lines = [f"epoch {epoch + 1}/{self.epochs} · {_duration(seconds)} "
+                 f"({seconds / done:.2g} s per epoch)"]
+        names = [key for key in logs if not key.startswith("val_")]
+        width = max(len(name) for name in names) if names else 0
+        lines.append(f"{'':{width}}  {'training':>10}  {'test':>10}")
+        for name in names:
+            test = logs.get(f"val_{name}")
+            lines.append(f"{name:{width}}  {logs[name]:>10.4g}  {'' if test is None else format(test, '>10.4g')}")
+        return "\n".join(lines)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        keys = self.keys or [key for key in logs if not key.startswith("val_")][:3] + \
-            [key for key in logs if key.startswith("val_")][:2]
-        self.bar.stateful_metrics.update(keys)  # show this epoch's values, not a running mean
-        self.bar.update(epoch + 1, values=[(key, float(logs[key])) for key in keys if key in logs],
-                        finalize=epoch + 1 >= self.bar.target)
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        if self.handle is not None:
+            from IPython.display import Pretty
+            self.handle.update(Pretty(self.summary(epoch, logs)))
+        elif epoch + 1 >= self.epochs:
+            print(self.summary(epoch, logs), flush=True)
+        elif (epoch + 1 - self.initial_epoch) % self.every == 0:
+            values = ", ".join(f"{key} {value:.4g}" for key, value in logs.items())
+            print(f"epoch {epoch + 1}/{self.epochs} · {_duration(time.perf_counter() - self.started)} · "
+                  f"{values}", flush=True)
 
 
 def check_training_data(data) -> None:
@@ -261,38 +307,41 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
 
 
 class SnapshotEachEpoch(keras.callbacks.Callback):
-    """After every epoch, draw `trainer.generate(digits, z=z)` and keep it.
+    """Every `every` epochs, draw `trainer.generate(digits, z=z)` and keep it.
 
-    `snapshots` is a float32 array (epochs, len(digits), 784); with `path` it is
-    also saved there (npz, atomically), so a reloaded run can still show it.
+    `epochs` (k,) holds the epoch numbers drawn and `snapshots` (k, len(digits), 784) the images;
+    with `path` both are also saved there (npz, atomically), so a reloaded run can still show them.
     """
 
-    def __init__(self, digits, z, path=None):
+    def __init__(self, digits, z, path=None, every=1):
         super().__init__()
         self.digits, self.z, self.path = np.asarray(digits), np.asarray(z, dtype=np.float32), path
-        self.snapshots = self.load(path) if path is not None else np.zeros((0, len(self.digits), 784),
-                                                                            np.float32)
+        self.every = int(every)
+        self.epochs, self.snapshots = self.load(path) if path is not None else self.load(None)
 
     @staticmethod
     def load(path):
-        """The saved snapshots (epochs, n, 784); empty when none were saved yet."""
+        """(epochs (k,), snapshots (k, n, 784)) saved in `path`; empty when none were saved yet."""
         if path is None or not Path(path).is_file():
-            return np.zeros((0, 0, 784), np.float32)
+            return np.zeros(0, np.int64), np.zeros((0, 0, IMAGE_SIZE), np.float32)
         with np.load(path, allow_pickle=False) as archive:
-            return archive["snapshots"]
+            return archive["epochs"], archive["snapshots"]
 
     def on_train_begin(self, logs=None):
-        self.snapshots = self.snapshots[:self.params.get("initial_epoch", len(self.snapshots))] \
-            if len(self.snapshots) and self.snapshots.shape[1] == len(self.digits) else \
-            np.zeros((0, len(self.digits), 784), np.float32)
+        if len(self.snapshots) and self.snapshots.shape[1] != len(self.digits):  # other digits: start over
+            self.epochs, self.snapshots = self.load(None)
 
     def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.params.get("epochs"):
+            return
         images = self.model.generate(self.digits, z=self.z).astype(np.float32)
-        self.snapshots = np.concatenate([self.snapshots[:epoch], images[None]])
+        kept = self.epochs <= epoch  # a resumed run redraws what came after its checkpoint
+        self.epochs = np.append(self.epochs[kept], epoch + 1)
+        self.snapshots = np.concatenate([self.snapshots[kept].reshape(-1, *images.shape), images[None]])
         if self.path is not None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as temporary:
-                np.savez(temporary, snapshots=self.snapshots)
+                np.savez(temporary, epochs=self.epochs, snapshots=self.snapshots)
 
 
 def _same_settings(state: dict, trainer) -> bool:

@@ -87,9 +87,17 @@ def _wire(controls, draw):
     return image, refresh
 
 
+class Explorer(widgets.VBox):
+    """An explorer's box: `.controls`, `.image` and `.info` give tests and notebooks the parts.
+    Where widgets cannot run (a saved notebook on GitHub or in nbviewer) it reads as one line."""
+
+    def __repr__(self):
+        return "Interactive explorer: run the notebook in Jupyter to use it."
+
+
 def _explorer(children, controls, image, refresh, info=None):
-    """The returned VBox; `.controls`, `.image` and `.info` give tests and notebooks the parts."""
-    box = widgets.VBox(children)
+    """The returned Explorer, drawn once."""
+    box = Explorer(children)
     box.controls, box.image, box.info = controls, image, info
     refresh()
     return box
@@ -108,13 +116,6 @@ def _prior_std(trainer):
     return float(getattr(trainer, "prior_std", 1.0))   # the VAE's prior is N(0, I)
 
 
-def _draw_style(trainer, seed):
-    """One prior sample z (latent_dim,) from the trainer's prior, seeded."""
-    z = sample_prior(getattr(trainer, "prior", "gaussian"), 1, trainer.latent_dim, seed=seed,
-                     std=_prior_std(trainer))
-    return np.asarray(z)[0]
-
-
 def _random_style_button(trainer, sliders, refresh, seed):
     """A button that sets every slider to a new prior sample (seed + 1, seed + 2, ...) in one render."""
     button = widgets.Button(description="New random style", icon="random",
@@ -124,7 +125,7 @@ def _random_style_button(trainer, sliders, refresh, seed):
     def on_click(_):
         clicks[0] += 1
         with refresh.hold():
-            for slider, value in zip(sliders, _draw_style(trainer, clicks[0])):
+            for slider, value in zip(sliders, trainer.sample_styles(1, seed=clicks[0])[0]):
                 slider.value = float(value)
     button.on_click(on_click)
     return button
@@ -284,7 +285,8 @@ def style_explorer(trainer, seed=0):
     """One slider per style dim and a digit selector: draw any digit in any style (Part 3)."""
     _require(trainer, CONDITIONAL_TRAINERS, "style_explorer")
     digit = _digit_buttons()
-    sliders, grid = _style_sliders(trainer.latent_dim, 2.5 * _prior_std(trainer), _draw_style(trainer, seed))
+    sliders, grid = _style_sliders(trainer.latent_dim, 2.5 * _prior_std(trainer),
+                                   trainer.sample_styles(1, seed=seed)[0])
     show_row = widgets.Checkbox(value=False, description="show the whole row 0-9")
 
     def draw():
@@ -365,7 +367,8 @@ def conditional_generation_explorer(trainer, seed=0):
     t = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t")
     tab = widgets.Tab(children=[digit, widgets.HBox([from_digit, to_digit, t])],
                       titles=["Generate a digit", "Interpolate between two digits"])
-    sliders, grid = _style_sliders(trainer.latent_dim, 3.0 * _prior_std(trainer), _draw_style(trainer, seed))
+    sliders, grid = _style_sliders(trainer.latent_dim, 3.0 * _prior_std(trainer),
+                                   trainer.sample_styles(1, seed=seed)[0])
 
     def draw():
         z = np.array([[slider.value for slider in sliders]], dtype=np.float32)   # (1, latent_dim)

@@ -78,3 +78,23 @@ def test_the_state_records_how_the_run_was_trained(tiny_data, tmp_path):
     assert state["data"] == training.data_record(tiny_data)
     flipped = MnistData(1 - tiny_data.x_train, tiny_data.y_train, tiny_data.x_test, tiny_data.y_test, "flipped")
     assert training.data_record(flipped)["fingerprint"] != state["data"]["fingerprint"]
+
+
+def test_snapshots_every_few_epochs_are_saved_and_a_resume_redraws_only_the_rest(tiny_data, tmp_path,
+                                                                                  monkeypatch):
+    """SnapshotEachEpoch keeps the digits drawn at epochs 2, 4 and the last, beside the checkpoint."""
+    monkeypatch.setenv("AAE_FAST", "0")  # all the epochs asked for
+    trainer = aae.ClassifierVAE(hidden_units=(16,), seed=1)
+    trainer.compile()
+    path = tmp_path / "run" / "snapshots.npz"
+    z = np.zeros((3, trainer.latent_dim), np.float32)
+    snapshots = aae.SnapshotEachEpoch(digits=[0, 1, 2], z=z, path=path, every=2)
+    training.fit_or_load(trainer, tiny_data, 5, tmp_path / "run", batch_size=50, verbose=0,
+                         callbacks=[snapshots])
+    epochs, images = aae.SnapshotEachEpoch.load(path)
+    assert epochs.tolist() == [2, 4, 5] and images.shape == (3, 3, 784)
+    np.testing.assert_allclose(images[-1], trainer.generate([0, 1, 2], z=z), atol=1e-6)
+    again = aae.SnapshotEachEpoch(digits=[0, 1, 2], z=z, path=path, every=2)
+    training.fit_or_load(trainer, tiny_data, 7, tmp_path / "run", batch_size=50, verbose=0, callbacks=[again])
+    epochs, images = aae.SnapshotEachEpoch.load(path)
+    assert epochs.tolist() == [2, 4, 5, 6, 7] and images.shape == (5, 3, 784)

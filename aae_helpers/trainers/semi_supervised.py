@@ -77,6 +77,16 @@ class RecipeMixin:
         """Training images (batch, 784), augmented under the improved recipe."""
         return images if self.augmenter is None else self.augmenter(images, training=True)
 
+    def use_recipe_step(self):
+        """Under the improved recipe, train with improved_step: the class's train_step (the
+        algorithm's phases) on augmented batches, with decayed learning rates."""
+        if self.recipe == "improved":
+            self.train_step = self.improved_step
+
+    def improved_step(self, data):
+        self.decay_learning_rates()
+        return type(self).train_step(self, self.augmented_batch(data))
+
     def decay_learning_rates(self):
         if self.recipe != "improved":
             return
@@ -136,6 +146,7 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
         self.style_discriminator = build_discriminator(
             latent_dim + (NUM_CLASSES if self.style_sees_class else 0), self.hidden_units,
             name="style_discriminator")
+        self.use_recipe_step()
 
     def get_config(self):
         changes = {name: True for name in ("style_sees_class", "label_swap") if getattr(self, name)}
@@ -201,10 +212,12 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
         class_logits, z = self.encoder(images, training=training)
         return self.decoder([ops.softmax(class_logits), z], training=training)
 
+    def augmented_batch(self, data):
+        images, (labelled_images, labels) = data
+        return self.augment(images), (self.augment(labelled_images), labels)
+
     def train_step(self, data):
         images, (labelled_images, labels) = data
-        images, labelled_images = self.augment(images), self.augment(labelled_images)
-        self.decay_learning_rates()
         # 1) Reconstruction phase: encoder + decoder on the unlabelled batch.
         with tf.GradientTape() as tape:
             rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
@@ -292,6 +305,7 @@ class BaselineClassifier(RecipeMixin, Trainer):
         else:
             self.classifier = build_conv_encoder(0, NUM_CLASSES, batch_norm=True, name="classifier")
             self.augmenter = build_augmenter(seed=self.seed)
+        self.use_recipe_step()
 
     def get_config(self):
         return {**super().get_config(), "labels_per_class": self.labels_per_class,
@@ -311,10 +325,12 @@ class BaselineClassifier(RecipeMixin, Trainer):
         return epoch_batches((images, labels.astype(np.int32)), batch_size,
                              self.steps_per_epoch(data, batch_size), self.seed, first_epoch)
 
+    def augmented_batch(self, data):
+        images, labels = split_batch(data)
+        return self.augment(images), labels
+
     def train_step(self, data):
         images, labels = split_batch(data)
-        images = self.augment(images)
-        self.decay_learning_rates()
         # Supervised classification: the only phase.
         with tf.GradientTape() as tape:
             logits = self.classifier(images, training=True)
