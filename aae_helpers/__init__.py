@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 # Where `aae.NAME` is found, searched in this order.
 MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics",
-           "evaluation")
+           "evaluation", "settings")
 SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard")
 
 

@@ -19,12 +19,13 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from aae_helpers.checkpoints import write_atomically
 from aae_helpers.data import NUM_CLASSES, MnistData
 from aae_helpers.models import build_digit_reader
 from aae_helpers.trainers.base import check_count, check_images, check_labels, in_batches
 
-__all__ = ["digit_reader", "read_digits", "label_control", "LabelControl", "class_probe",
-           "farthest_point", "READER_STEPS", "NUM_STYLES"]
+__all__ = ["digit_reader", "read_digits", "label_control", "LabelControl", "LabelControlEachEpoch",
+           "class_probe", "farthest_point", "READER_STEPS", "NUM_STYLES"]
 
 READER_STEPS = 1000        # optimizer steps of 100 digits: 25 epochs of 4,000 digits, 2 of 60,000
 READER_BATCH = 100
@@ -69,7 +70,7 @@ def digit_reader(data: MnistData, run_dir=None, steps: int = READER_STEPS, seed:
         temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
         reader.save(temporary)
         os.replace(temporary, path)
-        report_path.write_text(json.dumps(report, indent=1))
+        write_atomically(report_path, json.dumps(report, indent=1))
     if verbose:
         print(f"digit reader: reads {report['test_accuracy']:.1%} of the {report['num_test']:,} test "
               f"digits right (trained on {report['num_train']:,} training digits, {report['steps']} steps)")
@@ -128,6 +129,39 @@ def label_control(trainer, reader, num_styles: int = NUM_STYLES, seed: int = 0) 
     read_as = read_digits(reader, images).argmax(axis=1)
     correct = (read_as == digits).reshape(num_styles, NUM_CLASSES)
     return LabelControl(float(correct.mean()), correct.mean(axis=0), images, read_as)
+
+
+class LabelControlEachEpoch(keras.callbacks.Callback):
+    """Measure label_control(trainer, reader, num_styles) every `every` epochs and at the last one.
+
+    `epochs` and `scores` list what was measured; with `path` they are also saved there (JSON),
+    so a reloaded run can still show them.
+    """
+
+    def __init__(self, reader, path=None, every=1, num_styles=30, seed=0):
+        super().__init__()
+        self.reader, self.path, self.num_styles, self.seed = reader, path, num_styles, seed
+        self.every = check_count(every, "every")
+        self.epochs, self.scores = self.load(path)
+
+    @staticmethod
+    def load(path):
+        """(epochs, scores) saved in `path`; two empty lists when nothing was saved yet."""
+        if path is None or not Path(path).is_file():
+            return [], []
+        saved = json.loads(Path(path).read_text())
+        return list(saved["epochs"]), list(saved["scores"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.params.get("epochs"):
+            return
+        kept = [index for index, done in enumerate(self.epochs) if done <= epoch]  # a resume redraws the rest
+        self.epochs = [self.epochs[i] for i in kept] + [epoch + 1]
+        score = label_control(self.model, self.reader, self.num_styles, self.seed).score
+        self.scores = [self.scores[i] for i in kept] + [score]
+        if self.path is not None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, json.dumps({"epochs": self.epochs, "scores": self.scores}))
 
 
 # ---- class probe -----------------------------------------------------------------------------

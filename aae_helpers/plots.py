@@ -2,13 +2,16 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from aae_helpers.data import IMAGE_SIDE, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = ["plot_digits", "plot_reconstructions", "plot_latent_scatter", "plot_code_histograms",
            "plot_codes_vs_prior", "plot_latent_grid", "plot_history", "plot_accuracy_curves",
-           "plot_confusion_matrix", "plot_style_grid", "plot_class_probabilities", "plot_digit_rows"]
+           "plot_confusion_matrix", "plot_style_grid", "plot_class_probabilities", "plot_digit_rows",
+           "plot_label_control", "plot_reading_map", "latent_grid"]
 
 DIGIT_CMAP = "gray_r"      # dark ink on white paper
 CLASS_CMAP = "tab10"       # one colour per digit class
@@ -225,20 +228,26 @@ def plot_codes_vs_prior(codes, prior_samples, labels=None):
     return fig
 
 
-def plot_latent_grid(decode, low=-10.0, high=10.0, steps=20, ax=None):
-    """Decode a steps x steps grid of 2-D points from `low` to `high` (scalars or (z0, z1) pairs).
-
-    decode: callable z (n, 2) -> images (n, 784), called once on the whole grid.
-    """
+def latent_grid(low=-10.0, high=10.0, steps=20):
+    """(steps * steps, 2) points evenly spaced from `low` to `high` (scalars or (z0, z1) pairs),
+    row by row from the top (largest z[1]) down, as the grid pictures show them."""
     low = np.broadcast_to(np.asarray(low, dtype=np.float32), (2,))
     high = np.broadcast_to(np.asarray(high, dtype=np.float32), (2,))
     if not np.all(high > low) or int(steps) < 2:
         raise ValueError(f"need low < high and steps >= 2, got low={low.tolist()}, "
                          f"high={high.tolist()}, steps={steps}.")
-    steps = int(steps)
-    xs = np.linspace(low[0], high[0], steps)
-    ys = np.linspace(high[1], low[1], steps)                     # top row = largest z[1]
-    z = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # (steps * steps, 2), row-major
+    xs = np.linspace(low[0], high[0], int(steps))
+    ys = np.linspace(high[1], low[1], int(steps))                # top row = largest z[1]
+    return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+
+
+def plot_latent_grid(decode, low=-10.0, high=10.0, steps=20, ax=None):
+    """Decode a steps x steps grid of 2-D points from `low` to `high` (scalars or (z0, z1) pairs).
+
+    decode: callable z (n, 2) -> images (n, 784), called once on the whole grid.
+    """
+    z = latent_grid(low, high, steps)                            # (steps * steps, 2), row-major
+    low, high, steps = z.min(axis=0), z.max(axis=0), int(steps)
     images = _as_images(decode(z), "decode(z)")
     if len(images) != len(z):
         raise ValueError(f"decode returned {len(images)} images for {len(z)} points.")
@@ -252,11 +261,42 @@ def plot_latent_grid(decode, low=-10.0, high=10.0, steps=20, ax=None):
     return fig
 
 
+def plot_reading_map(points, probabilities, codes=None):
+    """What a digit reader sees over a square grid of 2-D points (from `latent_grid`).
+
+    Left: the digit read at each point, in its class colour; right: how sure the reader is (its
+    largest probability). probabilities: (steps * steps, 10); codes (n, 2), when given, are drawn
+    on top of both as black dots.
+    """
+    points, probabilities = np.asarray(points), np.asarray(probabilities)
+    steps = int(round(np.sqrt(len(points))))
+    if points.shape != (steps * steps, 2) or probabilities.shape != (len(points), NUM_CLASSES):
+        raise ValueError(f"points must be a square grid (steps^2, 2) from latent_grid and probabilities "
+                         f"(steps^2, 10); got {points.shape} and {probabilities.shape}.")
+    extent = (points[:, 0].min(), points[:, 0].max(), points[:, 1].min(), points[:, 1].max())
+    fig, axes = _subplots(1, 2, figsize=(11.5, 4.6))
+    read = probabilities.argmax(axis=1).reshape(steps, steps)
+    axes[0, 0].imshow(read, cmap=CLASS_CMAP, vmin=-0.5, vmax=NUM_CLASSES - 0.5, extent=extent,
+                      aspect="auto", interpolation="nearest", alpha=0.8)
+    sure = axes[0, 1].imshow(probabilities.max(axis=1).reshape(steps, steps), cmap="viridis", vmin=0,
+                             vmax=1, extent=extent, aspect="auto", interpolation="nearest")
+    fig.colorbar(sure, ax=axes[0, 1], label="reader's confidence")
+    for ax, title in zip(axes[0], ("digit the reader sees", "how sure it is")):
+        if codes is not None:
+            ax.scatter(codes[:, 0], codes[:, 1], s=2, color="black", alpha=0.5, linewidths=0)
+        ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    digits = fig.colorbar(ScalarMappable(Normalize(-0.5, NUM_CLASSES - 0.5), CLASS_CMAP), ax=axes[0, 0],
+                          ticks=range(NUM_CLASSES))
+    digits.set_label("digit")
+    return fig
+
+
 # ---- training curves and classification --------------------------------------------------
 def plot_history(history, keys=None, ax=None, title=None, reference=None):
     """Per-epoch curves of `history` (dict name -> values, or a Keras History) against epoch 1, 2, ...
 
-    reference: optional (value, label) drawn as a dashed horizontal line, e.g. (2 ln 2, "chance").
+    reference: optional (value, label), or a list of them, each drawn as a dashed horizontal line,
+    e.g. (2 ln 2, "chance").
     """
     history = getattr(history, "history", history)
     keys = list(history) if keys is None else list(keys)
@@ -268,9 +308,9 @@ def plot_history(history, keys=None, ax=None, title=None, reference=None):
         values = np.asarray(history[key], dtype=float)
         epochs = np.arange(1, len(values) + 1)
         ax.plot(epochs, values, marker="o" if len(values) <= 30 else None, ms=3, label=key)
-    if reference is not None:
-        value, label = reference
-        ax.axhline(value, color="gray", ls="--", lw=1.0, label=label)
+    references = [] if reference is None else [reference] if np.isscalar(reference[0]) else reference
+    for (value, label), style in zip(references, ("--", ":", "-.")):
+        ax.axhline(value, color="gray", ls=style, lw=1.0, label=label)
     ax.set(xlabel="epoch", title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
@@ -287,6 +327,21 @@ def plot_accuracy_curves(curves, ax=None):
         ax.plot(np.arange(1, len(values) + 1), values, label=f"{name} (last {values[-1]:.1%})")
     ax.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_label_control(curves, ax=None):
+    """Label control over training for each named run: curves maps name -> (steps, scores in [0, 1])."""
+    if not curves:
+        raise ValueError("curves is empty; pass e.g. {'article': (steps, scores)}.")
+    fig, ax = _figure_and_axes(ax, (6.0, 3.5))
+    for name, (steps, scores) in curves.items():
+        ax.plot(steps, scores, marker="o", ms=3, label=f"{name} (last {scores[-1]:.0%})")
+    ax.axhline(1 / NUM_CLASSES, color="gray", ls="--", lw=1.0, label="label ignored (10%)")
+    ax.set(xlabel="training steps", ylabel="digits drawn as asked", ylim=(0, 1.02),
+           title="label control during training")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(fontsize=8)
     return fig

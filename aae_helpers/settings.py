@@ -81,8 +81,7 @@ ARTICLE = {
     "supervised-aae": dataclasses.replace(
         DEFAULTS["supervised-aae"], options={"latent_dim": 15, "prior_std": 5.0}),
     "semi-supervised-aae": dataclasses.replace(
-        DEFAULTS["semi-supervised-aae"], options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100},
-        beta_1=0.9),
+        DEFAULTS["semi-supervised-aae"], options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100}),
 }
 
 # Hyperparameters-cell name -> (where in Settings, key in options or None)
