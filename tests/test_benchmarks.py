@@ -80,7 +80,7 @@ def test_semi_supervised_accuracy_scores_each_seed_and_appends_missing_runs(tmp_
     result = run_benchmark("semi_supervised_accuracy.py", *common, "--seeds", "0")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     row = cells(next(line for line in result.stdout.splitlines() if "| baseline-classifier (5 epochs) |" in line))
-    assert row[:3] == ["article", "baseline-classifier (5 epochs)", "500"]
+    assert row[:3] == ["notebook", "baseline-classifier (5 epochs)", "500"]   # notebook 04's settings
     first = json.loads(out.read_text())
     assert first["labels"] == 500 and first["num_train"] == 1000 and first["num_scored"] == 200
     (run,) = first["runs"]
@@ -96,16 +96,65 @@ def test_semi_supervised_accuracy_scores_each_seed_and_appends_missing_runs(tmp_
     assert result.returncode == 1 and "missing.npz is missing: build it with" in result.stderr
 
 
-def test_accuracy_results_for_other_label_counts_never_overwrite_the_1000_label_file():
+def benchmark_module(name):
+    """benchmarks/NAME.py imported (the benchmarks import each other as top-level modules)."""
+    import importlib
+
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from semi_supervised_accuracy import default_output
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    names = [default_output("improved", labels, validation).name
+
+
+def test_accuracy_results_for_other_settings_or_label_counts_never_overwrite_the_1000_label_files():
+    accuracy = benchmark_module("semi_supervised_accuracy")
+    names = [accuracy.default_output("improved", labels, validation).name
              for labels, validation in ((1000, False), (5000, False), (1000, True), (5000, True))]
     assert names == ["accuracy-improved.json", "accuracy-improved-5000-labels.json",
                      "accuracy-improved-validation.json", "accuracy-improved-5000-labels-validation.json"]
+    # notebook 04's settings and the article's at their step budget; accuracy-article.json (the article
+    # recipe for 15 epochs, measured before the step budgets) is never written by default
+    labels = [accuracy.label(recipe, article) for recipe, article in
+              (("article", False), ("article", True), ("improved", False))]
+    assert labels == ["notebook", "article-steps", "improved"]
+    assert [accuracy.default_output(name).name for name in labels] == [
+        "accuracy-notebook.json", "accuracy-article-steps.json", "accuracy-improved.json"]
+
+
+def test_semi_supervised_accuracy_trains_notebook_04s_settings_or_the_articles(tmp_path):
+    from aae_helpers.data import load_mnist
+    from aae_helpers.settings import ARTICLE, DEFAULTS
+
+    accuracy = benchmark_module("semi_supervised_accuracy")
+    data = load_mnist(tiny_eval_set(tmp_path / "tiny.npz"))          # 1000 digits: 10 steps per epoch
+    notebook = accuracy.build_trainer("semi-supervised-aae", "article", seed=3)
+    options = DEFAULTS["semi-supervised-aae"].options
+    assert (notebook.style_sees_class, notebook.label_swap, notebook.latent_dim, notebook.seed) == \
+        (options["style_sees_class"], options["label_swap"], options["latent_dim"], 3)
+    assert notebook.compile_settings["beta_1"] == DEFAULTS["semi-supervised-aae"].beta_1
+    assert accuracy.run_epochs("semi-supervised-aae", "article", notebook, data) == \
+        DEFAULTS["semi-supervised-aae"].steps // 10
+
+    article = accuracy.build_trainer("semi-supervised-aae", "article", seed=0, article=True)
+    assert not article.style_sees_class and not article.label_swap
+    assert article.compile_settings["beta_1"] == ARTICLE["semi-supervised-aae"].beta_1
+    # the baseline has no article variant: --article trains notebook 04's
+    baseline = accuracy.build_trainer("baseline-classifier", "article", seed=0, labels=500, article=True)
+    assert baseline.labels_per_class == 50 and baseline.steps_per_epoch(data) == 5
+    assert accuracy.run_epochs("baseline-classifier", "article", baseline, data, article=True) == \
+        DEFAULTS["baseline-classifier"].steps // 5
+
+    improved = accuracy.build_trainer("baseline-classifier", "improved", seed=0, steps_per_execution=1)
+    assert improved.recipe == "improved" and improved.compile_settings["beta_1"] == 0.5
+    assert improved.compile_settings["steps_per_execution"] == 1
+    assert accuracy.run_epochs("baseline-classifier", "improved", improved, data) == 150
+
+
+def test_semi_supervised_accuracy_refuses_the_article_flag_with_the_improved_recipe(tmp_path):
+    result = run_benchmark("semi_supervised_accuracy.py", "--recipe", "improved", "--article",
+                           "--data", str(tmp_path / "missing.npz"), timeout=120)
+    assert result.returncode == 2 and "--article applies to --recipe article" in result.stderr
 
 
 def test_full_mnist_time_repeats_the_digits_to_an_epoch_of_the_asked_size(tmp_path):
