@@ -192,6 +192,27 @@ def test_full_mnist_training_time_is_the_compilation_plus_the_budgets_steps():
     assert math.isclose(full_mnist_time.training_minutes(20.0, 0.04, 600, 600), 24.0 / 60)
 
 
+def test_model_quality_trains_each_notebooks_step_budget_scaled_and_measures_it(tmp_path, monkeypatch):
+    from aae_helpers.settings import DEFAULTS
+
+    model_quality = benchmark_module("model_quality")
+    monkeypatch.delenv("AAE_FAST", raising=False)          # the script refuses fast mode's shrinking
+    monkeypatch.setattr(model_quality, "RUNS", tmp_path / "runs")
+    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "quality.json"
+    # 0.025 of the autoencoder's 1200 steps: 30 steps, 3 epochs of the 1000 tiny digits
+    assert model_quality.main(["--models", "autoencoder", "--epochs-scale", "0.025", "--data", str(data),
+                               "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["models"]["autoencoder"]
+    assert row["settings"]["options"] == DEFAULTS["autoencoder"].options
+    assert (row["budget_steps"], row["epochs"], row["steps_per_epoch"]) == (30, 3, 10)
+    assert row["timing"]["epochs_completed"] == 3 and (tmp_path / "runs" / "autoencoder-e3").is_dir()
+    assert row["prior_match"]["num_codes"] == 200 and "contrast" in row["prior_match"]["note"]
+    assert 0 < row["test_mse_per_pixel"] < 1
+    assert model_quality.code_prior("autoencoder") == model_quality.code_prior("aae") == ("gaussian", 5.0)
+    assert model_quality.default_output(False, 1.0).name == "model_quality-steps.json"   # not the old file
+    assert model_quality.default_output(False, 0.5).name == "model_quality-steps-scale0.5.json"
+
+
 def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
     data = tiny_eval_set(tmp_path / "tiny.npz")
     result = run_benchmark("full_mnist_time.py", "--images", "50", "--data", str(data))
