@@ -6,7 +6,9 @@ Usage: .venv/bin/python benchmarks/epoch_time.py [--model semi-supervised-aae] [
 
 Each setting is "ADAM,STEPS" (compile(adam=ADAM, steps_per_execution=STEPS)); every setting trains
 its own trainer (seed 0, 1000 labels) on the evaluation set of benchmarks/build_eval_set.py and
-prints the wall seconds of each epoch (the first includes tracing and XLA compilation).
+prints the wall seconds of each epoch (the first includes tracing and XLA compilation). The
+trainer is the one semi_supervised_accuracy.py trains: with --recipe article notebook 04's model
+(aae_helpers.settings.DEFAULTS), or the improved recipe.
 """
 
 import argparse
@@ -18,9 +20,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from full_mnist_time import time_epochs  # noqa: E402
-from semi_supervised_accuracy import DEFAULT_DATA, evaluation_data  # noqa: E402
-
-from aae_helpers.trainers import TRAINERS  # noqa: E402
+from semi_supervised_accuracy import DEFAULT_DATA, build_trainer, evaluation_data  # noqa: E402
 
 
 def setting(text):
@@ -45,8 +45,7 @@ def main():
     args = parser.parse_args()
     data = evaluation_data(args.data, validation=False)
     for options in args.settings:
-        trainer = TRAINERS[args.model](seed=0, recipe=args.recipe, labels_per_class=100)
-        trainer.compile(**options)
+        trainer = build_trainer(args.model, args.recipe, seed=0, **options)
         _, seconds = time_epochs(trainer, data, args.epochs)
         print(f"{args.model} ({args.recipe}) {options}: epoch seconds "
               + ", ".join(f"{s:.1f}" for s in seconds), flush=True)

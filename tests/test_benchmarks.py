@@ -80,7 +80,7 @@ def test_semi_supervised_accuracy_scores_each_seed_and_appends_missing_runs(tmp_
     result = run_benchmark("semi_supervised_accuracy.py", *common, "--seeds", "0")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     row = cells(next(line for line in result.stdout.splitlines() if "| baseline-classifier (5 epochs) |" in line))
-    assert row[:3] == ["article", "baseline-classifier (5 epochs)", "500"]
+    assert row[:3] == ["notebook", "baseline-classifier (5 epochs)", "500"]   # notebook 04's settings
     first = json.loads(out.read_text())
     assert first["labels"] == 500 and first["num_train"] == 1000 and first["num_scored"] == 200
     (run,) = first["runs"]
@@ -96,19 +96,70 @@ def test_semi_supervised_accuracy_scores_each_seed_and_appends_missing_runs(tmp_
     assert result.returncode == 1 and "missing.npz is missing: build it with" in result.stderr
 
 
-def test_accuracy_results_for_other_label_counts_never_overwrite_the_1000_label_file():
+def benchmark_module(name):
+    """benchmarks/NAME.py imported (the benchmarks import each other as top-level modules)."""
+    import importlib
+
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from semi_supervised_accuracy import default_output
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    names = [default_output("improved", labels, validation).name
+
+
+def test_accuracy_results_for_other_settings_or_label_counts_never_overwrite_the_1000_label_files():
+    accuracy = benchmark_module("semi_supervised_accuracy")
+    names = [accuracy.default_output("improved", labels, validation).name
              for labels, validation in ((1000, False), (5000, False), (1000, True), (5000, True))]
     assert names == ["accuracy-improved.json", "accuracy-improved-5000-labels.json",
                      "accuracy-improved-validation.json", "accuracy-improved-5000-labels-validation.json"]
+    # notebook 04's settings and the article's at their step budget; accuracy-article.json (the article
+    # recipe for 15 epochs, measured before the step budgets) is never written by default
+    labels = [accuracy.label(recipe, article) for recipe, article in
+              (("article", False), ("article", True), ("improved", False))]
+    assert labels == ["notebook", "article-steps", "improved"]
+    assert [accuracy.default_output(name).name for name in labels] == [
+        "accuracy-notebook.json", "accuracy-article-steps.json", "accuracy-improved.json"]
 
 
-def test_full_mnist_time_repeats_the_digits_to_an_epoch_of_the_asked_size(tmp_path):
+def test_semi_supervised_accuracy_trains_notebook_04s_settings_or_the_articles(tmp_path):
+    from aae_helpers.data import load_mnist
+    from aae_helpers.settings import ARTICLE, DEFAULTS
+
+    accuracy = benchmark_module("semi_supervised_accuracy")
+    data = load_mnist(tiny_eval_set(tmp_path / "tiny.npz"))          # 1000 digits: 10 steps per epoch
+    notebook = accuracy.build_trainer("semi-supervised-aae", "article", seed=3)
+    options = DEFAULTS["semi-supervised-aae"].options
+    assert (notebook.style_sees_class, notebook.label_swap, notebook.latent_dim, notebook.seed) == \
+        (options["style_sees_class"], options["label_swap"], options["latent_dim"], 3)
+    assert notebook.compile_settings["beta_1"] == DEFAULTS["semi-supervised-aae"].beta_1
+    assert accuracy.run_epochs("semi-supervised-aae", "article", notebook, data) == \
+        DEFAULTS["semi-supervised-aae"].steps // 10
+
+    article = accuracy.build_trainer("semi-supervised-aae", "article", seed=0, article=True)
+    assert not article.style_sees_class and not article.label_swap
+    assert article.compile_settings["beta_1"] == ARTICLE["semi-supervised-aae"].beta_1
+    # the baseline has no article variant: --article trains notebook 04's
+    baseline = accuracy.build_trainer("baseline-classifier", "article", seed=0, labels=500, article=True)
+    assert baseline.labels_per_class == 50 and baseline.steps_per_epoch(data) == 5
+    assert accuracy.run_epochs("baseline-classifier", "article", baseline, data, article=True) == \
+        DEFAULTS["baseline-classifier"].steps // 5
+
+    improved = accuracy.build_trainer("baseline-classifier", "improved", seed=0, steps_per_execution=1)
+    assert improved.recipe == "improved" and improved.compile_settings["beta_1"] == 0.5
+    assert improved.compile_settings["steps_per_execution"] == 1
+    assert accuracy.run_epochs("baseline-classifier", "improved", improved, data) == 150
+
+
+def test_semi_supervised_accuracy_refuses_the_article_flag_with_the_improved_recipe(tmp_path):
+    result = run_benchmark("semi_supervised_accuracy.py", "--recipe", "improved", "--article",
+                           "--data", str(tmp_path / "missing.npz"), timeout=120)
+    assert result.returncode == 2 and "--article applies to --recipe article" in result.stderr
+
+
+def test_full_mnist_time_times_each_notebooks_step_budget_on_epochs_of_the_asked_size(tmp_path):
+    from aae_helpers.settings import DEFAULTS
+
     data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "full.json"
     result = run_benchmark("full_mnist_time.py", "--models", "autoencoder", "--images", "2500",
                            "--timed-epochs", "2", "--data", str(data), "--json", str(out))
@@ -116,27 +167,50 @@ def test_full_mnist_time_repeats_the_digits_to_an_epoch_of_the_asked_size(tmp_pa
     report = json.loads(out.read_text())
     assert report["images_per_epoch"] == 2500 and "repeated to 2500" in report["data"]
     (row,) = report["rows"]
-    assert (row["notebook"], row["model"], row["steps_per_epoch"], row["notebook_epochs"]) == \
-        ("01", "autoencoder", 25, 30)
+    budget = DEFAULTS["autoencoder"].steps                      # 1200 steps
+    assert row["settings"]["steps"] == budget and row["settings"]["options"] == DEFAULTS["autoencoder"].options
+    assert (row["notebook"], row["model"], row["steps_per_epoch"], row["budget_steps"]) == \
+        ("01", "autoencoder", 25, budget)
+    assert (row["epochs"], row["steps"]) == (budget // 25, budget)               # 2,500 digits per epoch
+    assert (row["offline_images"], row["offline_epochs"], row["offline_steps"]) == (1000, budget // 10, budget)
     first, later = row["epoch_seconds"]
     assert first > 0 and later > 0 and row["later_epoch_seconds"] == later
-    assert math.isclose(row["notebook_training_minutes"], (first + 29 * later) / 60, abs_tol=0.01)
+    assert math.isclose(row["step_milliseconds"], later / 25 * 1000, abs_tol=0.01)
+    # the first epoch's extra time (compilation) plus every step of the budget at the later speed
+    expected = (max(0.0, first - later) + later / 25 * budget) / 60
+    assert math.isclose(row["training_minutes"], expected, abs_tol=0.01)
+    assert row["offline_training_minutes"] == row["training_minutes"]          # the same steps
     line = next(line for line in result.stdout.splitlines() if line.startswith("| 01 | autoencoder |"))
-    assert cells(line)[-1] == f"{row['notebook_training_minutes']:.1f} min (30 epochs)"
+    assert cells(line)[-2] == f"{row['training_minutes']:.1f} min ({budget // 25} epochs, {budget} steps)"
 
 
-def test_full_mnist_time_runs_each_notebooks_main_model_with_the_notebooks_parameters():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from full_mnist_time import NOTEBOOK_RUNS
-        from model_quality import check_notebook
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    assert [run["notebook"][:2] for run in NOTEBOOK_RUNS.values()] == ["01", "02", "03", "04", "05"]
-    for run in NOTEBOOK_RUNS.values():
-        assert check_notebook(run) == [], run["notebook"]
-    changed = {**NOTEBOOK_RUNS["semi-supervised-aae"], "epochs": 16}
-    assert check_notebook(changed) == ["EPOCHS: notebook 15, here 16"]
+def test_full_mnist_training_time_is_the_compilation_plus_the_budgets_steps():
+    full_mnist_time = benchmark_module("full_mnist_time")
+    # a 30 s first epoch of 600 steps at 0.04 s per step: 6 s of compilation, then 1200 steps
+    assert math.isclose(full_mnist_time.training_minutes(30.0, 0.04, 600, 1200), (6.0 + 48.0) / 60)
+    # a first epoch faster than the later ones (a noisy machine) adds no negative compilation time
+    assert math.isclose(full_mnist_time.training_minutes(20.0, 0.04, 600, 600), 24.0 / 60)
+
+
+def test_model_quality_trains_each_notebooks_step_budget_scaled_and_measures_it(tmp_path, monkeypatch):
+    from aae_helpers.settings import DEFAULTS
+
+    model_quality = benchmark_module("model_quality")
+    monkeypatch.delenv("AAE_FAST", raising=False)          # the script refuses fast mode's shrinking
+    monkeypatch.setattr(model_quality, "RUNS", tmp_path / "runs")
+    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "quality.json"
+    # 0.025 of the autoencoder's 1200 steps: 30 steps, 3 epochs of the 1000 tiny digits
+    assert model_quality.main(["--models", "autoencoder", "--epochs-scale", "0.025", "--data", str(data),
+                               "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["models"]["autoencoder"]
+    assert row["settings"]["options"] == DEFAULTS["autoencoder"].options
+    assert (row["budget_steps"], row["epochs"], row["steps_per_epoch"]) == (30, 3, 10)
+    assert row["timing"]["epochs_completed"] == 3 and (tmp_path / "runs" / "autoencoder-e3").is_dir()
+    assert row["prior_match"]["num_codes"] == 200 and "contrast" in row["prior_match"]["note"]
+    assert 0 < row["test_mse_per_pixel"] < 1
+    assert model_quality.code_prior("autoencoder") == model_quality.code_prior("aae") == ("gaussian", 5.0)
+    assert model_quality.default_output(False, 1.0).name == "model_quality-steps.json"   # not the old file
+    assert model_quality.default_output(False, 0.5).name == "model_quality-steps-scale0.5.json"
 
 
 def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
