@@ -68,7 +68,7 @@ DEFAULTS = {
                  "label_swap": True}, steps=600, beta_1=0.5),
     "baseline-classifier": Settings(
         notebook="04_semi_supervised_1000_labels", model="baseline-classifier",
-        options={"labels_per_class": 100}, steps=500),
+        options={"labels_per_class": 100}, steps=500, beta_1=0.5),
     "vae": Settings(
         notebook="05_vae_with_digit_classifier", model="vae",
         options={"latent_dim": 10, "hidden_units": (128,), "activation": "sigmoid",
