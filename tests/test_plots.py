@@ -31,7 +31,10 @@ def no_files_and_no_open_figures(tmp_path, monkeypatch):
 
 
 def test_public_names_are_exported():
-    assert set(plots.__all__) == {name for name in dir(plots) if name.startswith("plot_")}
+    defined_here = {name for name, value in vars(plots).items()
+                    if callable(value) and not name.startswith("_")
+                    and getattr(value, "__module__", None) == plots.__name__}
+    assert set(plots.__all__) == defined_here
     assert diagrams.__all__ == ["plot_architecture"]
     assert all(callable(getattr(plots, name)) for name in plots.__all__)
 
