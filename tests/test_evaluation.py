@@ -118,3 +118,23 @@ def test_the_farthest_point_stays_between_the_codes():
     point, distance = aae.farthest_point(codes)
     assert point.sum() <= 10.01, point  # inside the L's hull, not out at the empty corner (10, 10)
     np.testing.assert_allclose(distance, np.min(np.hypot(*(codes - point).T)), rtol=1e-6)
+
+
+def test_the_reader_learns_from_the_training_split_only(digits, tmp_path):
+    """Protects the reader's independence from the test digits it is scored on (e.g. a reader
+    fitted to the test split): scrambling the test labels and the test images' order gives
+    bit-identical weights, while shifting the training labels changes them."""
+    small = MnistData(digits.x_train[:1000], digits.y_train[:1000], digits.x_test[:300], digits.y_test[:300], "small")
+
+    def weights(data, name):
+        return aae.digit_reader(data, run_dir=tmp_path / name, steps=5).get_weights()
+
+    reference = weights(small, "reference")
+    rng = np.random.default_rng(0)
+    scrambled = MnistData(small.x_train, small.y_train, small.x_test[rng.permutation(len(small.x_test))],
+                          (small.y_test + rng.integers(1, 10, len(small.y_test))) % 10, "small")
+    for a, b in zip(reference, weights(scrambled, "scrambled")):
+        np.testing.assert_array_equal(a, b, err_msg="the test split changed the reader's weights")
+    relabelled = MnistData(small.x_train, (small.y_train + 1) % 10, small.x_test, small.y_test, "small")
+    assert any(not np.array_equal(a, b) for a, b in zip(reference, weights(relabelled, "relabelled"))), \
+        "the training labels changed no weight"
