@@ -15,16 +15,14 @@ Screenshots of each explorer before and after go to test-artifacts/browser/, wit
 
 The kernels run in fast mode unless AAE_FAST is set otherwise in the environment (`make test` sets 1).
 
-AAE_UPDATE_SCREENSHOTS=1 also writes one 'after' screenshot per explorer function to
-docs/screenshots/ (the pictures in the README). Needs Debian's chromium: installed with apt-get when
-missing; the test is skipped only when that install fails.
+Needs Debian's chromium: installed with apt-get when missing; the test is skipped only when that
+install fails.
 """
 
 import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -35,7 +33,6 @@ import browser_support as support
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-DOC_SCREENSHOTS = ROOT / "docs" / "screenshots"
 EXPLORER_CALL = re.compile(r"\baae\.(\w+_explorer)\(")
 FAST = os.environ.get("AAE_FAST", "1")                      # `make test` sets 1; so does this test by default
 RUN_TIMEOUT_S = 600 if FAST.strip().lower() not in ("", "0", "false", "no") else 3600
@@ -56,15 +53,6 @@ def explorer_cells(path):
 
 
 NOTEBOOKS_WITH_EXPLORERS = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb") if explorer_cells(path))
-
-
-def first_notebook_of_each_explorer():
-    """{explorer function: (notebook, cell index)} where it first appears: the README's screenshots."""
-    first = {}
-    for name in NOTEBOOKS_WITH_EXPLORERS:
-        for index, function in explorer_cells(NOTEBOOKS / name):
-            first.setdefault(function, (name, index))
-    return first
 
 
 # ---- fixtures: each cleans up in `finally`, whatever the test did --------------------------
@@ -297,10 +285,3 @@ def test_explorers_work_in_jupyterlab_in_chromium(notebook, lab, browser, summar
         page.close()
         record["total_s"] = round(time.monotonic() - started, 1)
     assert notebook_bytes_digest(NOTEBOOKS / notebook) == on_disk, f"{notebook} was changed on disk by the test"
-
-    if os.environ.get("AAE_UPDATE_SCREENSHOTS", "").strip() not in ("", "0"):
-        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for number, (index, function) in enumerate(cells, start=1):
-            if first_notebook_of_each_explorer()[function] == (notebook, index):
-                shutil.copyfile(ARTIFACTS / f"{stem}-{number}-{function}-after.png",
-                                DOC_SCREENSHOTS / f"{function}.png")
