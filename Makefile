@@ -13,14 +13,15 @@ PORT   ?= 8888
 # JupyterLab refuses to run as root (common on servers and in containers) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks bench bench-accuracy install lock clean-runs help
+.PHONY: lab test unit notebooks bench lessons bench-accuracy install lock clean-runs help
 
 help:
 	@echo "make lab    - set up .venv if needed and start JupyterLab on notebooks/"
 	@echo "make test   - set up .venv if needed, run unit tests and every notebook (fast mode)"
 	@echo "make lock   - refresh constraints.txt: newest allowed releases, in a fresh venv, kept only if the tests pass"
 	@echo "make bench  - training speed against a raw-TensorFlow reference, and full-MNIST epoch times (~25 min)"
-	@echo "make bench-accuracy - few-label accuracy (3 seeds, both recipes) and model quality (hours on 2 cores)"
+	@echo "make lessons - every notebook's lesson number (label control, class probe, MMD, accuracy), 2 seeds (~1 hour)"
+	@echo "make bench-accuracy - few-label accuracy on the real test set (notebook 04: 5 seeds) and model quality (hours on 2 cores)"
 
 install: $(STAMP)
 
@@ -66,12 +67,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/full_mnist_time.py --json benchmarks/results/full_mnist_time-steps.json
 
+lessons: $(STAMP)
+	AAE_OFFLINE=1 $(BIN)/python benchmarks/lessons.py --seeds 0 1 --out benchmarks/results/lessons.json
+	AAE_OFFLINE=1 $(BIN)/python benchmarks/lessons.py --models supervised-aae semi-supervised-aae --article --seeds 0 1 --out benchmarks/results/lessons-article.json
+
 # Needs the real MNIST test set as IDX files in MNIST_TEST (default: ../shared/data/mnist).
 MNIST_TEST ?= ../shared/data/mnist
 bench-accuracy: $(STAMP)
 	$(BIN)/python benchmarks/build_eval_set.py --mnist $(MNIST_TEST)
-	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe article --seeds 0 1 2
-	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe article --article --seeds 0 1 2
+	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe article --seeds 0 1 2 3 4
+	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe article --article --seeds 0 1 2 3 4
 	$(BIN)/python benchmarks/semi_supervised_accuracy.py --recipe improved --seeds 0 1 2
 	$(BIN)/python benchmarks/semi_supervised_accuracy.py --models baseline-classifier --labels 5000 --epochs 30
 	$(BIN)/python benchmarks/model_quality.py

@@ -72,7 +72,7 @@ DEFAULTS = {
     "vae": Settings(
         notebook="05_vae_with_digit_classifier", model="vae",
         options={"latent_dim": 10, "hidden_units": (128,), "activation": "sigmoid",
-                 "classifier_weight": 10.0, "decoder_std": 0.5}, steps=40000),
+                 "classifier_weight": 10.0, "decoder_std": 0.5}, steps=32000),
 }
 
 # The article's own recipe, where a notebook trains it beside the default for comparison, with the

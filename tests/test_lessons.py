@@ -115,7 +115,7 @@ def test_04_the_semi_supervised_aae_beats_its_labels_only_baseline(digits, reade
 def test_05_the_vae_label_control_rises_with_training(digits, reader):
     """Notebook 05's lesson: the VAE's decoder follows the one-hot class it is given, better the
     longer it trains. Measured label control: 0.11-0.12 after 400 steps, 0.48-0.50 after 2,800
-    (of 40,000)."""
+    (of 32,000)."""
     settings = DEFAULTS["vae"]
     trainer = train(settings, digits, 400)
     early = aae.label_control(trainer, reader).score
