@@ -150,6 +150,27 @@ def test_the_stored_outputs_render_anywhere(path):
         assert len(streams) <= 3, f"{path.name} cell {index}: {len(streams)} stream outputs (one per epoch?)"
 
 
+def figures_missing(notebook_cells):
+    """Indices of the code cells that call an aae.plot_* function yet store no picture (a figure
+    that is not the cell's last expression is never shown: plots leave nothing registered)."""
+    return [index for index, cell in enumerate(notebook_cells)
+            if cell["cell_type"] == "code" and re.search(r"\baae\.plot_\w+\(", source(cell))
+            and not any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_plotting_cell_shows_its_figure(path):
+    assert figures_missing(cells(path)) == [], f"{path.name}: these cells draw a figure nobody sees"
+
+
+def test_the_missing_figure_check_can_fail():
+    drawn = {"cell_type": "code", "source": ["aae.plot_history(h)"],
+             "outputs": [{"output_type": "display_data", "data": {"image/png": "iVBOR"}}]}
+    lost = {"cell_type": "code", "source": ["aae.plot_history(h)\n", "print(1)"],
+            "outputs": [{"output_type": "stream", "text": ["1"]}]}
+    assert figures_missing([drawn, lost]) == [1]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_a_notebook_reads_in_one_sitting(path):
     words = len(re.findall(r"[A-Za-z][A-Za-z'-]*", prose(path)))
