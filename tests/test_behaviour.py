@@ -17,21 +17,7 @@ from aae_helpers.priors import sample_prior
 
 HIDDEN = (256,)
 PRIOR_STD = 5.0
-READER_STEPS = 300          # a reader of about 97% on these digits (tests/test_evaluation.py)
 NUM_PRIOR = 1000
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """The offline digits: 4,000 training and 1,000 test images."""
-    return aae.load_mnist(fast=False)
-
-
-@pytest.fixture(scope="module")
-def reader(digits, tmp_path_factory):
-    """The independent digit reader, cached for the whole session (tests/test_lessons.py loads it)."""
-    return aae.digit_reader(digits, run_dir=tmp_path_factory.getbasetemp() / "digit_reader",
-                            steps=READER_STEPS, verbose=False)
 
 
 def fit(trainer, data, epochs):

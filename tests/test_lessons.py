@@ -14,20 +14,6 @@ from aae_helpers import training
 from aae_helpers.priors import sample_prior
 from aae_helpers.settings import ARTICLE, DEFAULTS, epochs_for_steps
 
-READER_STEPS = 300   # the reader tests/test_behaviour.py trains; cached for the session
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """The offline digits (not the fast-mode subset): 4,000 training and 1,000 test images."""
-    return aae.load_mnist(fast=False)
-
-
-@pytest.fixture(scope="module")
-def reader(digits, tmp_path_factory):
-    return aae.digit_reader(digits, run_dir=tmp_path_factory.getbasetemp() / "digit_reader",
-                            steps=READER_STEPS, verbose=False)
-
 
 def train(settings, data, steps, trainer=None, **changes):
     """`settings`' trainer, built afresh (seed 0, options overridden by `changes`) unless given,
