@@ -21,14 +21,19 @@ from nbclient.exceptions import CellExecutionError
 
 NOTEBOOK_FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_FOLDER.glob("*.ipynb"))
+BENCHMARK_RESULTS = NOTEBOOK_FOLDER.parent / "benchmarks" / "results"
 RUN_TWICE = re.compile(r"\bfit_or_load\(|_explorer\(")
 CELL_TIMEOUT = 1200  # seconds; fast mode needs far less, but the test machine may be shared
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A copy of notebooks/ without its trained runs or checkpoints."""
-    folder = tmp_path_factory.mktemp("notebooks")
+    """A copy of notebooks/ without its trained runs or checkpoints, beside a copy of
+    benchmarks/results/ (notebook 04 reads its five-seed benchmark from ../benchmarks/results)."""
+    checkout = tmp_path_factory.mktemp("checkout")
+    shutil.copytree(BENCHMARK_RESULTS, checkout / "benchmarks" / "results")
+    folder = checkout / "notebooks"
+    folder.mkdir()
     for item in NOTEBOOK_FOLDER.iterdir():
         if item.name in ("runs", ".ipynb_checkpoints") or item.suffix == ".ipynb":
             continue
