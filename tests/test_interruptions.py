@@ -646,21 +646,92 @@ def test_training_goes_on_after_a_rollback(tiny_data, tmp_path):
     assert training.read_state(tmp_path)["epochs_completed"] == 3
 
 
-def test_nan_weights_under_a_finite_loss_are_caught(tmp_path):
-    """The issue's case: with a learning rate of 1e12 the epoch's logged losses stay finite while
-    the weights become NaN; the weight check stops it."""
+def small_real_data():
     images, labels = real_digits(80)
     images = images.reshape(-1, 784).astype(np.float32) / 255
-    data = MnistData(images[:60], labels[:60].astype(np.int64), images[60:], labels[60:].astype(np.int64), "small")
+    return MnistData(images[:60], labels[:60].astype(np.int64), images[60:], labels[60:].astype(np.int64), "small")
+
+
+def test_a_huge_learning_rate_stops_training_and_restores_the_start(tmp_path):
+    """End to end: a learning rate of 1e12 blows the first epoch up. Which check trips first
+    (the loss, the weights or the outputs) depends on how the CPU's kernels treat NaN and
+    infinity, so only what holds on every CPU is asserted: training stops with one clear
+    message, and the weights and optimizer state it started with are back."""
     trainer = aae.Autoencoder(seed=0)
     trainer.compile(learning_rate=1e12)
+    start = all_values(trainer)
+    with pytest.raises(training.TrainingDivergedError, match=r"^the (loss|weights|optimizer state|codes)\b.* "
+                                                             r"became NaN or infinite in epoch 1; training stopped "
+                                                             r"and the weights it started with were restored"):
+        training.train(trainer, small_real_data(), 1, batch_size=20, run_dir=tmp_path / "run", verbose=0)
+    assert same_weights(all_values(trainer), start)
+    assert not list((tmp_path / "run").iterdir())
+
+
+class PoisonAfterValidation(keras.callbacks.Callback):
+    """When the epoch's validation ends (its losses already logged, finite), set the decoder's
+    output kernel to NaN: only the weight check can see it, since the losses are computed and
+    the encoder's codes of test digits do not pass through the decoder."""
+
+    def on_test_end(self, logs=None):
+        kernel = self.model.decoder.get_layer("images").kernel
+        kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+
+def test_nan_weights_under_a_finite_loss_are_caught(tmp_path):
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=0)
+    trainer.compile()
     start, ends = all_values(trainer), EpochEnds()
-    with pytest.raises(training.TrainingDivergedError, match=r"^the weights \(.*\) became NaN or infinite in "
-                                                             r"epoch 1; .* the weights it started with were"):
-        training.train(trainer, data, 1, batch_size=20, run_dir=tmp_path / "run", verbose=0, callbacks=[ends])
+    with pytest.raises(training.TrainingDivergedError, match=r"^the weights \(images/kernel\) became NaN or "
+                                                             r"infinite in epoch 1; .* the weights it started with were"):
+        training.train(trainer, small_real_data(), 2, batch_size=20, run_dir=tmp_path / "run", verbose=0,
+                       callbacks=[PoisonAfterValidation(), ends])
     assert ends.logs and all(math.isfinite(value) for value in ends.logs[0].values())  # the loss looked fine
     assert same_weights(all_values(trainer), start)
     assert not list((tmp_path / "run").iterdir())
+
+
+def test_a_nan_loss_under_finite_weights_is_caught(tmp_path):
+    """The loss check alone: the validation loss is NaN while every weight and output is finite."""
+    trainer = aae.Autoencoder(hidden_units=SMALL, seed=0)
+    trainer.compile()
+    trainer.evaluate_batch = lambda images, labels: trainer.record(
+        reconstruction_loss=keras.ops.full((), np.nan, "float32"))
+    start = all_values(trainer)
+    with pytest.raises(training.TrainingDivergedError, match=r"^the loss val_reconstruction_loss became NaN or "
+                                                             r"infinite in epoch 1; .* the weights it started with"):
+        training.train(trainer, small_real_data(), 2, batch_size=20, run_dir=tmp_path / "run", verbose=0)
+    assert same_weights(all_values(trainer), start)
+    assert not list((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize("bad, found", [
+    ("loss", "the loss generator_loss"),
+    ("weight", "the weights (z/bias)"),
+    ("optimizer", "the optimizer state (generator_optimizer/"),
+    ("output", "the codes of test digits"),
+    (None, None),
+])
+def test_each_divergence_check_looks_at_its_own_values(bad, found):
+    """EpochCheckpoint.problem on values this test sets: each check reports its own kind of
+    non-finite value (infinity as well as NaN), and finite values pass."""
+    trainer = aae.AdversarialAutoencoder(hidden_units=SMALL, seed=0)
+    trainer.compile()
+    check = training.EpochCheckpoint(None, {}, np.zeros((4, 784), np.float32))
+    check.set_model(trainer)
+    check.on_train_begin()
+    logs = {"reconstruction_loss": 0.1, "generator_loss": np.inf if bad == "loss" else 0.7}
+    values = [variable.numpy().copy() for variable in check.variables]
+    paths = [variable.path for variable in check.variables]
+    if bad == "weight":
+        values[paths.index("z/bias")][0] = np.nan
+    if bad == "optimizer":
+        index = next(i for i, path in enumerate(paths) if path.startswith("generator_optimizer/") and "momentum" in path)
+        values[index].flat[0] = -np.inf
+    if bad == "output":
+        trainer.encode = lambda images: np.full((len(images), 2), np.nan, np.float32)
+    problem = check.problem(logs, values)
+    assert problem is None if found is None else problem.startswith(found), problem
 
 
 class PoisonMomentum(keras.callbacks.Callback):
