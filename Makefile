@@ -10,6 +10,11 @@ LOCK   := constraints.txt
 LOCK_VENV := .venv-lock
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
+# The tests run in WORKERS processes (pytest-xdist), a test file each at a time, so a notebook's
+# cells and a module's trained fixtures stay in one process. Much of the suite waits on subprocesses,
+# a browser or a kernel, so 2 workers keep 2 cores busy; `make test WORKERS=1` runs them one by one.
+WORKERS ?= 2
+PARALLEL := -n $(WORKERS) --dist loadfile
 # JupyterLab refuses to run as root (common on servers and in containers) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -40,14 +45,14 @@ lab: $(STAMP)
 # The notebooks run from an empty fast-mode run folder, so a used checkout retrains them too.
 test: $(STAMP)
 	rm -rf notebooks/runs/fast
-	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest $(PARALLEL) tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: $(STAMP)
-	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest tests -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest $(PARALLEL) tests -p no:cacheprovider
 
 notebooks: $(STAMP)
 	rm -rf notebooks/runs/fast
-	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest $(PARALLEL) notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # Refresh the lock: install the newest releases pyproject.toml allows into a fresh environment,
 # run the whole suite there (unit tests and notebooks), and only if it passes write their exact
@@ -57,7 +62,7 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[notebooks,test]"
-	AAE_FAST=1 AAE_OFFLINE=1 $(LOCK_VENV)/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	AAE_FAST=1 AAE_OFFLINE=1 $(LOCK_VENV)/bin/python -m pytest $(PARALLEL) tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 	$(LOCK_VENV)/bin/python -c 'import platform; print(f"# The exact versions `make test` passed with (Python {platform.python_version()}, {platform.system()} {platform.machine()}).\n# `make lab` and `make test` install them (pip -c); refresh with `make lock`, not by hand.")' > $(LOCK).new
 	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable >> $(LOCK).new
 	mv $(LOCK).new $(LOCK)

@@ -1,7 +1,8 @@
 """Plumbing for the end-to-end widget test: Debian's Chromium, a private JupyterLab server, page helpers.
 
-Used by tests/test_browser_widgets.py. Nothing here touches the notebooks on disk: the server runs
-with autosave off, and the test checks afterwards that every notebook file is byte-for-byte unchanged.
+Used by tests/test_browser_widgets.py, which serves a copy of notebooks/. Nothing here changes a
+notebook: the server runs with autosave off, and the test checks afterwards that every notebook
+file is byte-for-byte unchanged.
 """
 
 import json

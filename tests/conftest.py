@@ -1,11 +1,15 @@
 """Fixtures shared by the behaviour and lesson tests: the offline digits and one digit reader
 (a test module may define its own under the same names)."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import aae_helpers as aae
 
+REPOSITORY = Path(__file__).resolve().parent.parent
 READER_STEPS = 300   # a reader of about 97% on the offline digits (tests/test_evaluation.py)
 
 
@@ -34,3 +38,18 @@ def small_digits(num_train: int, num_test: int, source: str):
     images, labels = images[order] / np.float32(255), labels[order].astype(np.int64)
     end = num_train + num_test
     return MnistData(images[:num_train], labels[:num_train], images[num_train:end], labels[num_train:end], source)
+
+
+def notebook_checkout(folder: Path, with_notebooks: bool) -> Path:
+    """A copy of notebooks/ (the .ipynb files only when `with_notebooks`) without its trained runs
+    or checkpoints, in folder/notebooks, beside a copy of benchmarks/results/ (notebook 04 reads its
+    five-seed benchmark from ../benchmarks/results). Tests run notebooks there, so they never
+    share a run folder with each other or with the notebooks on disk. Returns folder/notebooks."""
+    shutil.copytree(REPOSITORY / "benchmarks" / "results", folder / "benchmarks" / "results")
+    notebooks = folder / "notebooks"
+    notebooks.mkdir()
+    for item in (REPOSITORY / "notebooks").iterdir():
+        if item.name in ("runs", ".ipynb_checkpoints") or (item.suffix == ".ipynb" and not with_notebooks):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, notebooks / item.name)
+    return notebooks

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import browser_support as support
+from conftest import notebook_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -65,8 +66,11 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def lab(chromium):
-    server = support.start_lab_server(NOTEBOOKS, {"AAE_FAST": FAST, "AAE_OFFLINE": os.environ.get("AAE_OFFLINE", "1")})
+def lab(chromium, tmp_path_factory):
+    """JupyterLab on a copy of notebooks/ (conftest.notebook_checkout): what the kernels train goes
+    to the copy's runs/, never to notebooks/runs/ that `make test`'s notebook run uses."""
+    folder = notebook_checkout(tmp_path_factory.mktemp("checkout"), with_notebooks=True)
+    server = support.start_lab_server(folder, {"AAE_FAST": FAST, "AAE_OFFLINE": os.environ.get("AAE_OFFLINE", "1")})
     try:
         yield server
     finally:
@@ -189,7 +193,7 @@ def test_explorers_work_in_jupyterlab_in_chromium(notebook, lab, browser, summar
     stem = Path(notebook).stem
     for old in ARTIFACTS.glob(f"{stem}*.png"):
         old.unlink()
-    on_disk = notebook_bytes_digest(NOTEBOOKS / notebook)
+    on_disk = notebook_bytes_digest(lab.root_dir / notebook)
     started = time.monotonic()
     record = summary.setdefault(notebook, {"explorers": []})
     page = browser.new_page()
@@ -284,4 +288,4 @@ def test_explorers_work_in_jupyterlab_in_chromium(notebook, lab, browser, summar
             pass
         page.close()
         record["total_s"] = round(time.monotonic() - started, 1)
-    assert notebook_bytes_digest(NOTEBOOKS / notebook) == on_disk, f"{notebook} was changed on disk by the test"
+    assert notebook_bytes_digest(lab.root_dir / notebook) == on_disk, f"{notebook} was changed on disk by the test"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -19,26 +18,18 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from conftest import notebook_checkout
+
 NOTEBOOK_FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_FOLDER.glob("*.ipynb"))
-BENCHMARK_RESULTS = NOTEBOOK_FOLDER.parent / "benchmarks" / "results"
 RUN_TWICE = re.compile(r"\bfit_or_load\(|_explorer\(")
 CELL_TIMEOUT = 1200  # seconds; fast mode needs far less, but the test machine may be shared
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A copy of notebooks/ without its trained runs or checkpoints, beside a copy of
-    benchmarks/results/ (notebook 04 reads its five-seed benchmark from ../benchmarks/results)."""
-    checkout = tmp_path_factory.mktemp("checkout")
-    shutil.copytree(BENCHMARK_RESULTS, checkout / "benchmarks" / "results")
-    folder = checkout / "notebooks"
-    folder.mkdir()
-    for item in NOTEBOOK_FOLDER.iterdir():
-        if item.name in ("runs", ".ipynb_checkpoints") or item.suffix == ".ipynb":
-            continue
-        (shutil.copytree if item.is_dir() else shutil.copy2)(item, folder / item.name)
-    return folder
+    """A copy of notebooks/ without its notebooks, trained runs or checkpoints (conftest)."""
+    return notebook_checkout(tmp_path_factory.mktemp("checkout"), with_notebooks=False)
 
 
 def test_the_tutorial_notebooks_are_all_here():
