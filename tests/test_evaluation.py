@@ -83,6 +83,25 @@ def test_a_decoder_that_obeys_the_label_scores_near_the_readers_accuracy(digits,
     assert result.per_digit.min() > 0.8, result.per_digit
 
 
+class ObeysTheLowDigits(LabelDrawsTheDigit):
+    """A decoder that draws 0-4 when asked for them and a 9 whatever else it is asked for."""
+
+    def generate(self, digits, z):
+        return super().generate(np.where(np.asarray(digits) < 5, digits, 9), z)
+
+
+def test_label_control_scores_each_requested_digit_against_its_own_target(digits, reader):
+    """Scored against the digits asked for, digit by digit: 0-4 near the reader's accuracy, 5-8
+    near 0, 9 again high; about half in all. A score against any other target (the style's
+    digit, the digits in another order) gives another pattern."""
+    result = aae.label_control(ObeysTheLowDigits(digits), reader, num_styles=100)
+    assert result.per_digit[:5].min() > 0.85 and result.per_digit[5:9].max() < 0.05, result.per_digit
+    assert result.per_digit[9] > 0.85, result.per_digit
+    assert 0.5 < result.score < 0.62, result.score
+    asked = np.tile(np.arange(10), 100)
+    assert np.mean(result.read_as == asked) == pytest.approx(result.score)
+
+
 def test_label_control_refuses_a_model_that_cannot_draw_a_chosen_digit(digits, reader):
     with pytest.raises(ValueError, match="draws a chosen digit"):
         aae.label_control(aae.Autoencoder(hidden_units=(8,)), reader)
@@ -91,6 +110,16 @@ def test_label_control_refuses_a_model_that_cannot_draw_a_chosen_digit(digits, r
 def test_codes_without_class_information_probe_near_chance(digits):
     codes = np.random.default_rng(0).normal(size=(len(digits.y_test), 8))
     assert aae.class_probe(codes, digits.y_test) < 0.16
+
+
+@pytest.mark.parametrize("width", [15, 50, 100])
+def test_wide_codes_without_class_information_probe_near_chance(width):
+    """A probe fitted and scored on the same codes reads chance-free noise: on 1,000 random codes
+    it scores 0.15 (15-D), 0.25 (50-D), 0.35 (100-D). Held out, it stays near 0.1 at every width."""
+    labels = np.tile(np.arange(10), 100)
+    for seed in range(3):
+        codes = np.random.default_rng(seed).normal(size=(len(labels), width))
+        assert aae.class_probe(codes, labels) < 0.14, (width, seed)
 
 
 def test_codes_that_hold_the_class_probe_near_one(digits):
@@ -110,6 +139,41 @@ def test_the_farthest_point_is_the_centre_of_a_hole():
     point, distance = aae.farthest_point(ring)
     np.testing.assert_allclose(point, [3.0, -2.0], atol=0.2)
     assert 9.8 < distance <= 10.0
+
+
+def grid_with_holes(*holes, spacing=0.25):
+    """Codes on a regular grid over [0, 10]^2, with every code within `radius` of a hole's
+    centre removed: holes = ((x, y, radius), ...)."""
+    axis = np.arange(0, 10 + spacing / 2, spacing)
+    codes = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    for x, y, radius in holes:
+        codes = codes[np.hypot(codes[:, 0] - x, codes[:, 1] - y) > radius]
+    return codes
+
+
+def test_the_farthest_point_finds_a_hole_away_from_the_centre():
+    """The hole is off-centre: the centre of the plotted range (5, 5) lies inside it but 1.8
+    from its centre (6.5, 6)."""
+    point, distance = aae.farthest_point(grid_with_holes((6.5, 6.0, 3.0)))
+    np.testing.assert_allclose(point, [6.5, 6.0], atol=0.1)
+    assert 2.9 < distance < 3.2, distance
+
+
+def test_the_farthest_point_prefers_the_larger_hole_to_the_central_one():
+    """A small hole (radius 1.2) at the centre of the range, a larger one (1.8) near a corner."""
+    point, distance = aae.farthest_point(grid_with_holes((5.0, 5.0, 1.2), (8.0, 2.0, 1.8)))
+    np.testing.assert_allclose(point, [8.0, 2.0], atol=0.1)
+    assert 1.7 < distance < 2.0, distance
+
+
+def test_the_farthest_point_does_not_follow_the_codes_centroid():
+    """A dense cluster in one corner pulls the codes' centroid 5 away from the hole."""
+    codes = np.concatenate([grid_with_holes((6.5, 6.0, 3.0)),
+                            np.random.default_rng(0).uniform(0, 3, size=(2000, 2))])
+    assert np.hypot(*(codes.mean(axis=0) - [6.5, 6.0])) > 4.5
+    point, distance = aae.farthest_point(codes)
+    np.testing.assert_allclose(point, [6.5, 6.0], atol=0.1)
+    assert 2.9 < distance < 3.2, distance
 
 
 def test_the_farthest_point_stays_between_the_codes():

@@ -166,3 +166,36 @@ def test_only_training_split_labels_reach_the_weights(name, tiny_data):
     relabelled = dataclasses.replace(tiny_data, y_train=y_train)
     assert any(not np.array_equal(a, b) for a, b in zip(reference, trained_weights(name, relabelled))), \
         "a training label changed no weight"
+
+
+FEW_LABEL_USERS = [name for name in LABEL_USERS if name.startswith(("semi-supervised-aae", "baseline-classifier"))]
+
+
+@pytest.mark.parametrize("name", FEW_LABEL_USERS)
+def test_the_labels_of_the_labelled_digits_reach_the_loss(name, tiny_data, monkeypatch):
+    """Changing a training label above also changes which digits labelled_subset picks, so it
+    would change the weights even if no loss read a label. Here the labelled images stay the
+    same and only their labels change: one label changed, or the labels permuted among the
+    labelled images, must each change the weights; the same labels give bit-identical ones."""
+    from aae_helpers.trainers import semi_supervised
+
+    def with_labels(change):
+        def subset(data, labels_per_class, seed):
+            images, labels = labelled_subset(data, labels_per_class, seed)
+            return images, change(labels.copy())
+        monkeypatch.setattr(semi_supervised, "labelled_subset", subset)
+        return trained_weights(name, tiny_data)
+
+    def one_changed(labels):
+        labels[0] = (labels[0] + 1) % 10
+        return labels
+
+    def permuted(labels):
+        return labels[np.random.default_rng(0).permutation(len(labels))]
+
+    reference = with_labels(lambda labels: labels)
+    for a, b in zip(reference, with_labels(lambda labels: labels)):
+        np.testing.assert_array_equal(a, b, err_msg="the same labels gave other weights")
+    for change in (one_changed, permuted):
+        assert any(not np.array_equal(a, b) for a, b in zip(reference, with_labels(change))), \
+            f"{change.__name__}: the labels of the labelled digits changed no weight"

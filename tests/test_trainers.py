@@ -355,3 +355,23 @@ def test_a_run_saved_with_the_old_fused_adam_flag_compiles_with_adam_fused():
     trainer.compile_from_config({"learning_rate": 1e-3, "beta_1": 0.9, "jit_compile": False,
                                  "steps_per_execution": 1, "fused_adam": True})
     assert trainer.adam == "fused" and trainer.get_compile_config()["adam"] == "fused"
+
+
+def test_the_vae_loss_is_its_elbo_plus_the_weighted_classifier_loss(tiny_data):
+    """The VAE's training loss, term by term, against numpy: the logged reconstruction term (the
+    only one that depends on the sampled z), plus KL(q(z|x) || N(0, I)) and classifier_weight
+    times the cross-entropy, both computed here from the networks' deterministic outputs."""
+    trainer = TRAINERS["vae"](seed=7, classifier_weight=3.0)
+    images, labels = tiny_data.x_test[:64], tiny_data.y_test[:64].astype(np.int32)
+    mean, log_variance, _ = (np.asarray(part, np.float64) for part in trainer.encoder(images))
+    kl = np.mean(np.sum(0.5 * (mean**2 + np.exp(log_variance) - 1 - log_variance), axis=-1))
+    logits = np.asarray(trainer.classifier(images), np.float64)
+    log_softmax = logits - logits.max(axis=1, keepdims=True)
+    log_softmax -= np.log(np.exp(log_softmax).sum(axis=1, keepdims=True))
+    cross_entropy = -np.mean(log_softmax[np.arange(len(labels)), labels])
+    values = {key: float(value) for key, value in trainer.losses_for(images, labels, training=False).items()
+              if key != "accuracy"}
+    assert kl > 0.05 and values["kl_loss"] == pytest.approx(kl, rel=1e-4)
+    assert values["classification_loss"] == pytest.approx(cross_entropy, rel=1e-4)
+    assert values["vae_loss"] == pytest.approx(values["reconstruction_loss"] + kl, rel=1e-5, abs=1e-3)
+    assert values["loss"] == pytest.approx(values["reconstruction_loss"] + kl + 3.0 * cross_entropy, rel=1e-5, abs=1e-3)
