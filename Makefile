@@ -24,7 +24,7 @@ help:
 	@echo "make lab    - set up .venv if needed and start JupyterLab on notebooks/"
 	@echo "make test   - set up .venv if needed, run unit tests and every notebook (fast mode)"
 	@echo "make lock   - refresh constraints.txt: newest allowed releases, in a fresh venv, kept only if the tests pass"
-	@echo "make bench  - training speed against a raw-TensorFlow reference, and full-MNIST epoch times (~25 min)"
+	@echo "make bench  - training speed: Keras Adam against the opt-in XLA Adam, and full-MNIST training times (~25 min)"
 	@echo "make lessons - every notebook's lesson number (label control, class probe, MMD, accuracy), 2 seeds (~1 hour)"
 	@echo "make bench-accuracy - few-label accuracy on the real test set (notebook 04: 5 seeds) and model quality (hours on 2 cores)"
 
@@ -69,7 +69,7 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/adam_speed.py --json benchmarks/results/adam_speed.json
 	$(BIN)/python benchmarks/full_mnist_time.py --json benchmarks/results/full_mnist_time-steps.json
 
 lessons: $(STAMP)

@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 # Where `aae.NAME` is found, searched in this order.
 MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics",
            "evaluation", "settings")
-SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard")
+SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard", "speed", "improved")
 
 
 def start_tensorflow():

@@ -122,7 +122,7 @@ def trainer_arguments(args, settings) -> dict:
     if "recipe" in given and name not in ("semi-supervised-aae", "baseline-classifier"):
         raise ValueError(f"--recipe applies to semi-supervised-aae and baseline-classifier, not {name}.")
     kwargs = {**settings.options, "seed": args.seed}
-    for key in ("latent_dim", "prior", "prior_std", "recipe"):
+    for key in ("latent_dim", "prior", "prior_std"):
         if key in given:
             kwargs[key] = given[key]
     if "labels" in given:
@@ -133,6 +133,25 @@ def trainer_arguments(args, settings) -> dict:
     return kwargs
 
 
+def trainer_class(model: str, recipe: str | None):
+    """The class `aae train MODEL [--recipe RECIPE]` trains: the notebook's trainer, or the
+    improved recipe's (aae_helpers.improved)."""
+    from aae_helpers.trainers import get_trainer_class
+
+    if recipe == "improved":
+        from aae_helpers.improved import IMPROVED
+        return IMPROVED[model]
+    return get_trainer_class(model)
+
+
+def trainer_names(model: str) -> set:
+    """The class names a run of `model` may have been trained with (either recipe)."""
+    from aae_helpers.improved import IMPROVED
+
+    names = {trainer_class(model, "article").__name__}
+    return names | {IMPROVED[model].__name__} if model in IMPROVED else names
+
+
 def saved_settings(state: dict) -> dict:
     """{option dest: value} a saved run was trained with, for the options a resume may repeat."""
     config, compiled = state["config"], state.get("compile", {})
@@ -141,7 +160,8 @@ def saved_settings(state: dict) -> dict:
                 "latent_dim": config.get("latent_dim"), "prior": config.get("prior"),
                 "prior_std": config.get("prior_std")}
     if "labels_per_class" in config:
-        settings.update(labels=config["labels_per_class"] * 10, recipe=config.get("recipe", "article"))
+        settings.update(labels=config["labels_per_class"] * 10,
+                        recipe="improved" if state["trainer"].startswith("Improved") else "article")
     return {key: value for key, value in settings.items() if value is not None}
 
 
@@ -190,9 +210,7 @@ def run_train(args, out: Path) -> dict:
     from aae_helpers.data import load_mnist
     from aae_helpers.report import remove_report, write_report
     from aae_helpers.settings import epochs_for_steps
-    from aae_helpers.trainers import get_trainer_class
 
-    trainer_class = get_trainer_class(args.model)
     for name in ("epochs", "steps"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
@@ -203,7 +221,7 @@ def run_train(args, out: Path) -> dict:
             raise ValueError("--article chooses the recipe of a new run; a resumed run keeps its own "
                              "(leave --article out).")
         state = training.read_state(out)  # no checkpoint: fails before anything is created
-        if state["trainer"] != trainer_class.__name__:
+        if state["trainer"] not in trainer_names(args.model):
             raise ValueError(f"{out} holds a {state['trainer']} run, not {args.model}.")
         args = resume_settings(args, state, out)
         asked = (state.get("sessions") or [{}])[-1].get("to_epoch")  # what the last session aimed for
@@ -218,7 +236,7 @@ def run_train(args, out: Path) -> dict:
         runtime.make_deterministic(args.seed)
     data = load_mnist(args.data, seed=args.seed)
     if not args.resume:
-        trainer = trainer_class(**kwargs)
+        trainer = trainer_class(args.model, args.recipe)(**kwargs)
         trainer.compile(learning_rate=args.learning_rate, beta_1=args.beta_1)
 
     def budget(trainer):

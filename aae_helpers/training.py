@@ -17,12 +17,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aae_helpers import runtime
+from aae_helpers import runtime, speed
 from aae_helpers.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
                                      read_state, save_checkpoint, saved_epochs)
 from aae_helpers.data import IMAGE_SIZE, MnistData
-from aae_helpers.trainers.base import upgraded_compile_config
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
            "save_checkpoint", "TrainingDivergedError", "RunFolderInUseError", "SnapshotEachEpoch"]
@@ -48,13 +47,19 @@ def _settings(config: dict) -> dict:
 
 
 def _numbers_settings(compile_config: dict | None) -> dict | None:
-    """The compile settings that change the numbers: not steps_per_execution (same results
-    with any value)."""
+    """The compile settings that change the numbers: Adam's learning rate and beta_1."""
     if compile_config is None:
         return None
-    settings = upgraded_compile_config(compile_config)
-    settings.pop("steps_per_execution", None)
-    return settings
+    return {key: compile_config.get(key) for key in ("learning_rate", "beta_1")}
+
+
+def steps_per_call(steps_per_epoch: int, limit: int = 10) -> int:
+    """Training steps per call of Keras' compiled training function: the largest count up to
+    `limit` that divides the epoch. Keras' own `steps_per_execution`: several steps per call
+    save Keras' fixed cost per step (it dominates for small networks such as notebook 05's)
+    and give the same numbers; a count that does not divide the epoch would make Keras run
+    past its end."""
+    return max(count for count in range(1, limit + 1) if steps_per_epoch % count == 0)
 
 
 # ---- divergence --------------------------------------------------------------------------
@@ -295,9 +300,15 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
         if tensorboard_dir is not None:
             from aae_helpers.tensorboard import TensorBoardLogger
             callbacks = [*callbacks, TensorBoardLogger(tensorboard_dir, data.x_test, data.y_test)]
+        if speed.switched_on():  # AAE_XLA_ADAM=1: the opt-in XLA Adam (same numbers)
+            speed.use_xla_adam(trainer)
         dataset = trainer.make_dataset(data, batch_size, first_epoch=initial_epoch)
+        steps = trainer.steps_per_epoch(data, batch_size)
+        if trainer.steps_per_execution != (per_call := steps_per_call(steps)):  # Keras rebuilds its functions
+            trainer.steps_per_execution = per_call
+            trainer.train_function = trainer.test_function = trainer.predict_function = None
         trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=trainer.steps_per_epoch(data, batch_size), shuffle=False,
+                    steps_per_epoch=steps, shuffle=False,
                     validation_data=trainer.evaluation_data(data), validation_batch_size=batch_size,
                     verbose=0 if verbose == "epochs" else verbose,
                     callbacks=[checkpoint, *progress, *callbacks])

@@ -13,8 +13,8 @@ What trains:
                               style_sees_class and label_swap options and beta_1) for their step budgets
   --recipe article --article  the same, with the semi-supervised AAE as the article trains it
                               (settings.ARTICLE, the same step budget); the baseline is notebook 04's
-  --recipe improved           the improved recipe (recipe="improved": a small CNN, augmented digits,
-                              learning-rate decay, beta_1 0.5; the trainers' own defaults otherwise)
+  --recipe improved           the improved recipe (aae_helpers.improved: a small CNN, augmented digits,
+                              learning-rate decay, beta_1 0.5; its trainers' own defaults otherwise)
                               for its own epochs (IMPROVED_EPOCHS)
 
 Every run draws 1000 labels (100 per class) from the training digits, uses all of them as the
@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from aae_helpers.data import MnistData, load_mnist
+from aae_helpers.improved import IMPROVED
 from aae_helpers.settings import ARTICLE, DEFAULTS
 from aae_helpers.trainers import TRAINERS
 from report import accuracy_table
@@ -83,17 +84,16 @@ def run_settings(model, recipe, article=False):
     return ARTICLE[model] if article and model in ARTICLE else DEFAULTS[model]
 
 
-def build_trainer(model, recipe, seed, labels=1000, article=False, **compile_options):
+def build_trainer(model, recipe, seed, labels=1000, article=False):
     """The compiled trainer of one run: run_settings' (its options, learning rate and beta_1), or the
-    improved recipe with the trainer's defaults (compile()'s beta_1 is then the recipe's 0.5).
-    `compile_options` (adam, steps_per_execution, ...) go to compile()."""
+    improved recipe with the trainer's defaults (compile()'s beta_1 is then the recipe's 0.5)."""
     settings = run_settings(model, recipe, article)
     if settings is None:
-        trainer = TRAINERS[model](seed=seed, recipe=recipe, labels_per_class=labels // 10)
-        trainer.compile(**compile_options)
+        trainer = IMPROVED[model](seed=seed, labels_per_class=labels // 10)
+        trainer.compile()
         return trainer
     trainer = TRAINERS[settings.model](**{**settings.options, "labels_per_class": labels // 10, "seed": seed})
-    trainer.compile(learning_rate=settings.learning_rate, beta_1=settings.beta_1, **compile_options)
+    trainer.compile(learning_rate=settings.learning_rate, beta_1=settings.beta_1)
     return trainer
 
 

@@ -164,5 +164,5 @@ def test_article_trains_the_recipe_the_notebook_compares_with(digits_npz, tmp_pa
     assert run("train", "supervised-aae", "--article", "--data", digits_npz, "--out", out) == 0
     config = json.loads((out / "state.json").read_text())["config"]
     assert config["latent_dim"] == ARTICLE["supervised-aae"].options["latent_dim"] == 15
-    assert "discriminator_sees_label" not in config
+    assert config["discriminator_sees_label"] is False
     assert run("train", "vae", "--article", "--data", digits_npz, "--out", tmp_path / "vae") == 2

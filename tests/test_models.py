@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from aae_helpers import models
+from aae_helpers import improved, models
 from aae_helpers.models import (GaussianSampling, build_classifier, build_decoder, build_discriminator,
                                 build_encoder, build_gaussian_encoder)
 
@@ -268,20 +268,19 @@ def test_article_defaults():
 # ----------------------------------------------------------------------------
 # The improved recipe's convolutional encoder
 def test_conv_encoder_heads_and_classifier_only_shapes():
-    logits, z = models.build_conv_encoder(latent_dim=3, num_classes=10)(images(4))
+    logits, z = improved.build_conv_encoder(latent_dim=3, num_classes=10)(images(4))
     assert numpy(logits).shape == (4, 10) and numpy(z).shape == (4, 3)
-    assert numpy(models.build_conv_encoder(latent_dim=0, num_classes=10)(images(4))).shape == (4, 10)
+    assert numpy(improved.build_conv_encoder(latent_dim=0, num_classes=10)(images(4))).shape == (4, 10)
 
 
-def test_conv_encoder_batch_norm_layers_only_when_asked():
-    def norms(model):
-        return [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert norms(models.build_conv_encoder(latent_dim=2, batch_norm=False)) == []
-    assert len(norms(models.build_conv_encoder(latent_dim=2, batch_norm=True))) == 4  # 3 convs + dense
+def test_conv_encoder_normalizes_every_convolution_and_the_dense_layer():
+    norms = [layer.name for layer in improved.build_conv_encoder(latent_dim=2).layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 4  # 3 convs + dense
 
 
 def test_conv_encoder_batch_norm_uses_batch_statistics_only_in_training():
-    encoder = models.build_conv_encoder(latent_dim=0, num_classes=10, batch_norm=True)
+    encoder = improved.build_conv_encoder(latent_dim=0, num_classes=10)
     first, others = images(1, seed=1), images(7, seed=2)
     alone = numpy(encoder(first, training=False))
     with_others = numpy(encoder(np.concatenate([first, others]), training=False))[:1]

@@ -14,6 +14,7 @@ import pytest
 
 from aae_helpers import training
 from aae_helpers.data import labelled_subset
+from aae_helpers.improved import ImprovedBaselineClassifier, ImprovedSemiSupervisedAAE
 from conftest import small_digits
 from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier, ClassifierVAE,
                                   SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
@@ -33,13 +34,12 @@ VARIANTS = {
     "semi-supervised-aae/style_sees_class+label_swap": (
         SemiSupervisedAdversarialAutoencoder, {"labels_per_class": 20, "style_sees_class": True,
                                                "label_swap": True}),
-    "semi-supervised-aae/improved": (SemiSupervisedAdversarialAutoencoder,
-                                     {"labels_per_class": 20, "recipe": "improved"}),
+    "semi-supervised-aae/improved": (ImprovedSemiSupervisedAAE, {"labels_per_class": 20}),
     "semi-supervised-aae/improved+style_sees_class+label_swap": (
-        SemiSupervisedAdversarialAutoencoder, {"labels_per_class": 20, "recipe": "improved",
+        ImprovedSemiSupervisedAAE, {"labels_per_class": 20,
                                                "style_sees_class": True, "label_swap": True}),
     "baseline-classifier": (BaselineClassifier, {"labels_per_class": 20}),
-    "baseline-classifier/improved": (BaselineClassifier, {"labels_per_class": 20, "recipe": "improved"}),
+    "baseline-classifier/improved": (ImprovedBaselineClassifier, {"labels_per_class": 20}),
     "vae": (ClassifierVAE, {}),
 }
 

@@ -1,5 +1,6 @@
 """One contract over every trainer: fit, evaluate, phases, save/load, resume."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,7 +9,6 @@ import aae_helpers as aae
 from aae_helpers import training
 from aae_helpers.data import MnistData
 from aae_helpers.trainers import TRAINERS
-from aae_helpers.trainers.base import auto_steps_per_execution
 
 SMALL = {"hidden_units": (32,), "seed": 7}
 # The loss each trainer must lower in a few epochs.
@@ -39,12 +39,14 @@ def base(name):
 
 
 def make(name, **extra):
+    """A small compiled trainer: TRAINERS[name], or with "NAME/improved" the improved recipe's."""
+    from aae_helpers.improved import IMPROVED
+
     kwargs = dict(SMALL, **extra)
-    if "/" in name:
-        name, kwargs["recipe"] = name.split("/")
+    name, _, recipe = name.partition("/")
     if name in ("semi-supervised-aae", "baseline-classifier"):
         kwargs["labels_per_class"] = 20
-    trainer = TRAINERS[name](**kwargs)
+    trainer = (IMPROVED if recipe == "improved" else TRAINERS)[name](**kwargs)
     trainer.compile(learning_rate=2e-3)
     return trainer
 
@@ -267,21 +269,17 @@ def test_the_trainer_table_names_every_model():
         aae.get_trainer_class("gan")
 
 
-@pytest.mark.parametrize("model", ["semi-supervised-aae", "baseline-classifier"])
-def test_an_unknown_recipe_is_refused(model):
-    with pytest.raises(ValueError, match=r"recipe must be one of article, improved, got 'fancy'"):
-        TRAINERS[model](recipe="fancy")
 
 
 def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
-    from aae_helpers.trainers.semi_supervised import LEARNING_RATE_HALF_LIFE
+    from aae_helpers.improved import LEARNING_RATE_HALF_LIFE
 
     trainer = make("semi-supervised-aae/improved")
     images = tiny_data.x_test[:20]
     augmented = np.asarray(trainer.augment(images))
     assert augmented.shape == images.shape and 0 <= augmented.min() and augmented.max() <= 1
     assert np.abs(augmented - images).mean() > 0.02                       # the digits moved
-    np.testing.assert_array_equal(make("semi-supervised-aae").augment(images), images)  # article: untouched
+    assert not hasattr(make("semi-supervised-aae"), "augment")  # notebook 04's model sees the digits as they are
     training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
     for optimizer in trainer.phase_optimizers.values():
         steps = int(optimizer.iterations)
@@ -291,70 +289,95 @@ def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
     assert make("semi-supervised-aae").compile_settings["beta_1"] == 0.9
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_the_default_fast_path_changes_no_number(name, tiny_data, monkeypatch):
-    """compile()'s defaults (Adam as one XLA kernel, several steps per call) train to the very
-    same weights as Keras' own Adam, one step per call. A logged loss that sums several terms
-    (the VAE's) may be rounded differently in its last bit; its terms may not."""
-    from aae_helpers.trainers import base as trainer_base
-
-    runs, xla_calls = [], []
-    real_update = trainer_base.xla_adam_update
-
-    def counted_update(*args, **kwargs):  # called while Keras traces train_step: once per phase per trace
-        xla_calls[-1] += 1
-        return real_update(*args, **kwargs)
-
-    monkeypatch.setattr(trainer_base, "xla_adam_update", counted_update)
-    for settings in ({}, {"adam": "keras", "steps_per_execution": 1}):
-        xla_calls.append(0)
-        trainer = make(name)
-        trainer.compile(learning_rate=2e-3, **settings)
+def trained_twice(name, tiny_data, tune):
+    """[(history, variables)] of two seeded runs of `name`, the second changed by tune(trainer)."""
+    runs = []
+    for change in (lambda trainer: trainer, tune):
+        trainer = change(make(name))
         history = training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
-        runs.append((history, trainer.steps_per_execution, [v.numpy() for v in trainer.variables]))
-    (fast_history, fast_steps, fast_weights), (plain_history, plain_steps, plain_weights) = runs
-    assert xla_calls[0] >= len(trainer.phases) and xla_calls[1] == 0, xla_calls  # the XLA path really ran
-    assert fast_steps == auto_steps_per_execution(trainer.steps_per_epoch(tiny_data, 50)) > 1
-    assert plain_steps == 1
-    assert fast_history.keys() == plain_history.keys()
-    for key in plain_history:
-        np.testing.assert_allclose(fast_history[key], plain_history[key], rtol=1e-6, err_msg=key)
-    for a, b in zip(fast_weights, plain_weights):
+        runs.append((history, [v.numpy() for v in trainer.variables]))
+    return runs
+
+
+def assert_same_numbers(runs):
+    """Identical weights; a logged loss that sums several terms (the VAE's) may be rounded
+    differently in its last bit, its terms may not."""
+    (first_history, first_weights), (second_history, second_weights) = runs
+    assert first_history.keys() == second_history.keys()
+    for key in first_history:
+        np.testing.assert_allclose(first_history[key], second_history[key], rtol=1e-6, err_msg=key)
+    for a, b in zip(first_weights, second_weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_the_fused_adam_kernel_differs_only_in_the_last_bits(tiny_data):
-    runs = []
-    for adam in ("fused", "keras"):
+@pytest.mark.parametrize("name", VARIANTS)
+def test_steps_per_call_change_no_number(name, tiny_data, monkeypatch):
+    """training.train runs several steps per call of Keras' compiled function (Keras'
+    steps_per_execution: 6 here, for 12 steps an epoch); one step per call trains the very same
+    weights."""
+    trainers = []
+
+    def steps_per_call_used(trainer):
+        trainers.append(trainer)
+        return trainer
+
+    runs = trained_twice(name, tiny_data, lambda trainer: monkeypatch.setattr(
+        training, "steps_per_call", lambda steps: 1) or steps_per_call_used(trainer))
+    assert trainers[0].steps_per_execution == 1
+    assert_same_numbers(runs)
+
+
+def test_training_runs_several_steps_per_call(tiny_data):
+    trainer = make("autoencoder")
+    training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+    assert trainer.steps_per_execution == 6 and int(trainer.phase_optimizers["autoencoder"].iterations) == 12
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_opt_in_xla_adam_changes_no_number(name, tiny_data):
+    """aae_helpers.speed.use_xla_adam: Keras' Adam formula as one XLA kernel per phase trains
+    the very same weights as Keras' own optimizer.apply_gradients."""
+    from aae_helpers import speed
+
+    calls = []
+    runs = trained_twice(name, tiny_data, lambda trainer: calls.append(speed.use_xla_adam(trainer)) or trainer)
+    tuned = calls[0]
+    assert all(isinstance(optimizer, speed.XlaAdam) for optimizer in tuned.phase_optimizers.values())
+    steps = 2 * tuned.steps_per_epoch(tiny_data, 50)
+    assert {int(optimizer.iterations) for optimizer in tuned.phase_optimizers.values()} == {steps}  # it really ran
+    assert_same_numbers(runs)
+
+
+def test_the_xla_adam_takes_over_a_trained_optimizers_state(tiny_data):
+    """Switched on after training (a loaded run, say), XLA Adam goes on from Adam's moments
+    and step count: two more epochs give the weights Keras' Adam gives."""
+    from aae_helpers import speed
+
+    final = []
+    for switch in (False, True):
         trainer = make("aae")
-        trainer.compile(learning_rate=2e-3, adam=adam)
-        training.train(trainer, tiny_data, 2, batch_size=50, verbose=0)
-        runs.append([v.numpy() for v in trainer.variables])
-    assert any(not np.array_equal(a, b) for a, b in zip(*runs))
-    for a, b in zip(*runs):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+        training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+        if switch:
+            speed.use_xla_adam(trainer)
+        training.train(trainer, tiny_data, 3, batch_size=50, initial_epoch=1, verbose=0)
+        final.append([v.numpy() for v in trainer.variables])
+    for a, b in zip(*final, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("steps, expected", [(None, 1), (1, 1), (7, 7), (12, 6), (50, 10), (97, 1)])
-def test_auto_steps_per_execution_divides_the_epoch(steps, expected):
-    assert auto_steps_per_execution(steps) == expected
+@pytest.mark.parametrize("steps, expected", [(1, 1), (7, 7), (12, 6), (40, 10), (50, 10), (97, 1)])
+def test_steps_per_call_divide_the_epoch(steps, expected):
+    assert training.steps_per_call(steps) == expected
 
 
-def test_without_xla_the_trainers_fall_back_to_keras_adam(monkeypatch):
-    from aae_helpers.trainers import base as trainer_base
+def test_without_xla_the_trainer_keeps_keras_adam(monkeypatch):
+    from aae_helpers import speed
 
-    monkeypatch.setattr(trainer_base, "xla_available", lambda: False)
+    monkeypatch.setattr(speed, "xla_available", lambda: False)
     trainer = TRAINERS["autoencoder"](**SMALL)
-    with pytest.warns(UserWarning, match="XLA is not available"):
-        trainer.compile()
-    assert trainer.adam == "keras" and "adam" not in trainer.get_compile_config()
-
-
-def test_a_run_saved_with_the_old_fused_adam_flag_compiles_with_adam_fused():
-    trainer = TRAINERS["autoencoder"](**SMALL)
-    trainer.compile_from_config({"learning_rate": 1e-3, "beta_1": 0.9, "jit_compile": False,
-                                 "steps_per_execution": 1, "fused_adam": True})
-    assert trainer.adam == "fused" and trainer.get_compile_config()["adam"] == "fused"
+    trainer.compile()
+    assert speed.use_xla_adam(trainer) is trainer
+    assert type(trainer.phase_optimizers["autoencoder"]) is keras.optimizers.Adam
 
 
 def test_the_vae_loss_is_its_elbo_plus_the_weighted_classifier_loss(tiny_data):

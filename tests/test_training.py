@@ -42,28 +42,6 @@ def test_other_compile_settings_retrain_and_move_the_old_run_aside(change, tiny_
     assert {key: training.read_state(run)["compile"][key] for key in change} == change
 
 
-def test_steps_per_execution_changes_no_number_so_the_run_is_loaded(tiny_data, tmp_path, capsys):
-    run = tmp_path / "run"
-    first_run(autoencoder(), tiny_data, run)
-    again = autoencoder(steps_per_execution=1)
-    loaded, _ = training.fit_or_load(again, tiny_data, 1, run, batch_size=50, verbose=0)
-    assert "Loaded the model trained for 1 epochs" in capsys.readouterr().out
-    assert loaded is not again and not (tmp_path / "run-previous-1").exists()
-
-
-def test_a_run_of_an_older_recipe_version_is_retrained(tiny_data, tmp_path, capsys):
-    run = tmp_path / "run"
-    first_run(aae.BaselineClassifier(labels_per_class=5, recipe="improved", seed=1), tiny_data, run)
-    state = json.loads((run / "state.json").read_text())
-    state["config"]["recipe_version"] = 1  # as a run saved by an older aae_helpers says
-    (run / "state.json").write_text(json.dumps(state))
-    new = aae.BaselineClassifier(labels_per_class=5, recipe="improved", seed=1)
-    trained, _ = training.fit_or_load(new, tiny_data, 1, run, batch_size=50, verbose=0)
-    assert "trained with other settings" in capsys.readouterr().out and trained is new
-    assert training.read_state(tmp_path / "run-previous-1")["config"]["recipe_version"] == 1
-    assert training.read_state(run)["config"]["recipe_version"] == 2
-
-
 def test_the_state_records_how_the_run_was_trained(tiny_data, tmp_path):
     run = tmp_path / "run"
     training.fit_or_load(autoencoder(), tiny_data, 1, run, batch_size=50, verbose=0)

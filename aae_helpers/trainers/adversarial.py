@@ -132,10 +132,7 @@ class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
                          hidden_units=hidden_units, seed=seed, **kwargs)
 
     def get_config(self):
-        config = super().get_config()
-        if self.discriminator_sees_label:  # absent when False, so runs saved before the option still match
-            config["discriminator_sees_label"] = True
-        return config
+        return {**super().get_config(), "discriminator_sees_label": self.discriminator_sees_label}
 
     def discriminator_input_dim(self):
         """latent_dim, plus the one-hot label's 10 when the discriminator sees it."""

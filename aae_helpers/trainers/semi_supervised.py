@@ -8,92 +8,13 @@ from keras import ops
 from aae_helpers.data import NUM_CLASSES, MnistData, labelled_subset
 from aae_helpers.losses import (classification_loss, discriminator_loss, generator_loss,
                                 reconstruction_loss)
-from aae_helpers.models import (HIDDEN_UNITS, build_augmenter, build_classifier, build_conv_decoder,
-                                build_conv_encoder, build_decoder, build_discriminator, build_encoder,
-                                check_hidden_units)
+from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator,
+                                build_encoder, check_hidden_units)
 from aae_helpers.priors import sample_prior
 from aae_helpers.trainers.adversarial import AdversarialPhases
 from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_count, check_images,
                                        check_labels, check_number, epoch_batches, in_batches,
                                        split_batch)
-
-
-RECIPES = ("article", "improved")
-# The improved recipe halves every learning rate each LEARNING_RATE_HALF_LIFE optimizer steps.
-LEARNING_RATE_HALF_LIFE = 500
-IMPROVED_DISCRIMINATOR_UNITS = (256, 256)
-# Saved with every improved-recipe run; 2 added batch normalization to the encoder, so a run saved
-# under version 1 has other layers (fit_or_load moves such a run aside and trains afresh).
-IMPROVED_RECIPE_VERSION = 2
-
-
-def check_recipe(recipe):
-    """recipe, or a clear ValueError unless it is one of RECIPES."""
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}.")
-    return recipe
-
-
-class RecipeMixin:
-    """What the improved recipe adds to a trainer's step: augmented digits and a decaying learning rate.
-
-    'article': the article's dense networks, no augmentation, a constant learning rate.
-    'improved': a small batch-normalized CNN (models.build_conv_encoder / build_conv_decoder), every training
-    batch randomly shifted, rotated and zoomed (models.build_augmenter), each Adam's learning rate
-    halved every LEARNING_RATE_HALF_LIFE steps, beta_1 0.5, 256-256 discriminators. Chosen on a
-    validation split of the training digits (benchmarks/semi_supervised_accuracy.py --validation).
-    """
-
-    learning_rate_half_life = LEARNING_RATE_HALF_LIFE  # optimizer steps, under 'improved'
-
-    def recipe_config(self):
-        """{'recipe': ..., 'recipe_version': ...} for get_config; empty for 'article', so runs saved
-        before recipes existed still match."""
-        if self.recipe == "article":
-            return {}
-        return {"recipe": self.recipe, "recipe_version": IMPROVED_RECIPE_VERSION}
-
-    @staticmethod
-    def check_recipe_version(recipe, version):
-        """A clear ValueError for a saved improved-recipe run from an older version of the recipe."""
-        if recipe == "improved" and version not in (None, IMPROVED_RECIPE_VERSION):
-            raise ValueError(f"This run was saved with version {version!r} of the improved recipe; this "
-                             f"version of aae_helpers builds version {IMPROVED_RECIPE_VERSION}, whose "
-                             "layers differ. Retrain it (aae.fit_or_load moves the old run aside).")
-
-    @property
-    def default_beta_1(self):
-        """Adam's beta_1: the article's 0.9, or 0.5 (the usual adversarial setting) for 'improved'."""
-        return 0.5 if self.recipe == "improved" else 0.9
-
-    def seed_generators(self):
-        """The trainer's own random stream, then the augmentation layers' (saved for exact resume)."""
-        extra = [] if self.augmenter is None else [layer.generator for layer in self.augmenter.layers
-                                                   if isinstance(getattr(layer, "generator", None),
-                                                                 keras.random.SeedGenerator)]
-        return super().seed_generators() + extra
-
-    def augment(self, images):
-        """Training images (batch, 784), augmented under the improved recipe."""
-        return images if self.augmenter is None else self.augmenter(images, training=True)
-
-    def use_recipe_step(self):
-        """Under the improved recipe, train with improved_step: the class's train_step (the
-        algorithm's phases) on augmented batches, with decayed learning rates."""
-        if self.recipe == "improved":
-            self.train_step = self.improved_step
-
-    def improved_step(self, data):
-        self.decay_learning_rates()
-        return type(self).train_step(self, self.augmented_batch(data))
-
-    def decay_learning_rates(self):
-        if self.recipe != "improved":
-            return
-        base = self.compile_settings["learning_rate"]
-        for optimizer in self.phase_optimizers.values():
-            steps = ops.cast(optimizer.iterations, "float32")
-            optimizer.learning_rate.assign(base * ops.power(0.5, steps / self.learning_rate_half_life))
 
 
 def correct(labels, logits):
@@ -102,20 +23,19 @@ def correct(labels, logits):
 
 
 @keras.saving.register_keras_serializable(package="aae_helpers")
-class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Trainer):
+class SemiSupervisedAdversarialAutoencoder(AdversarialPhases, Trainer):
     """Encoder heads y (softmax, 10) and z (latent_dim); D_cat on y, D_gauss on z; decoder([y, z]).
 
-    recipe='article' (default): the article's dense 784-1000-1000 networks. recipe='improved': see
-    RecipeMixin (convolutional encoder and decoder, augmentation, learning-rate decay).
+    The article's dense 784-1000-1000 networks. style_sees_class and label_swap (not in the
+    article) are notebook 04's additions.
     """
 
     phases = ("autoencoder", "discriminator", "generator", "classifier")
     tracker_names = ("reconstruction_loss", "discriminator_loss", "generator_loss",
                      "classification_loss", "accuracy")
 
-    def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100, hidden_units=None,
-                 recipe="article", style_sees_class=False, label_swap=False, seed=0,
-                 recipe_version=None, **kwargs):
+    def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100, hidden_units=HIDDEN_UNITS,
+                 style_sees_class=False, label_swap=False, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         for name, value in (("style_sees_class", style_sees_class), ("label_swap", label_swap)):
             if not isinstance(value, (bool, np.bool_)):
@@ -124,35 +44,26 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
         if self.label_swap:
             self.phases = (*self.phases, "label_swap")
             self.trackers["label_swap_loss"] = keras.metrics.Mean(name="label_swap_loss")
-        self.check_recipe_version(recipe, recipe_version)
         self.latent_dim = latent_dim
         self.prior_std = check_number(prior_std, "prior_std")
         self.labels_per_class = check_count(labels_per_class, "labels_per_class")
-        self.recipe = check_recipe(recipe)
-        # article: every network's hidden layers; improved: the discriminators' only (default 256-256)
-        if hidden_units is None:
-            hidden_units = HIDDEN_UNITS if recipe == "article" else IMPROVED_DISCRIMINATOR_UNITS
         self.hidden_units = check_hidden_units(hidden_units)
-        if recipe == "article":
-            self.encoder = build_encoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
-            self.decoder = build_decoder(latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units)
-            self.augmenter = None
-        else:
-            self.encoder = build_conv_encoder(latent_dim, NUM_CLASSES, batch_norm=True)
-            self.decoder = build_conv_decoder(latent_dim, NUM_CLASSES)
-            self.augmenter = build_augmenter(seed=self.seed)
+        self.encoder, self.decoder = self.build_autoencoder()
         self.category_discriminator = build_discriminator(NUM_CLASSES, self.hidden_units,
                                                           name="category_discriminator")
         self.style_discriminator = build_discriminator(
             latent_dim + (NUM_CLASSES if self.style_sees_class else 0), self.hidden_units,
             name="style_discriminator")
-        self.use_recipe_step()
+
+    def build_autoencoder(self):
+        """(encoder, decoder): the article's dense networks, the encoder with heads y and z."""
+        return (build_encoder(self.latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units),
+                build_decoder(self.latent_dim, num_classes=NUM_CLASSES, hidden_units=self.hidden_units))
 
     def get_config(self):
-        changes = {name: True for name in ("style_sees_class", "label_swap") if getattr(self, name)}
         return {**super().get_config(), "latent_dim": self.latent_dim, "prior_std": self.prior_std,
                 "labels_per_class": self.labels_per_class, "hidden_units": list(self.hidden_units),
-                **self.recipe_config(), **changes}  # the changes only when on: older runs still match
+                "style_sees_class": self.style_sees_class, "label_swap": self.label_swap}
 
     def phase_variables(self):
         encoder = self.encoder.trainable_variables
@@ -211,10 +122,6 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
     def reconstruct_batch(self, images, training):
         class_logits, z = self.encoder(images, training=training)
         return self.decoder([ops.softmax(class_logits), z], training=training)
-
-    def augmented_batch(self, data):
-        images, (labelled_images, labels) = data
-        return self.augment(images), (self.augment(labelled_images), labels)
 
     def train_step(self, data):
         images, (labelled_images, labels) = data
@@ -282,34 +189,25 @@ class SemiSupervisedAdversarialAutoencoder(RecipeMixin, AdversarialPhases, Train
 
 
 @keras.saving.register_keras_serializable(package="aae_helpers")
-class BaselineClassifier(RecipeMixin, Trainer):
-    """The encoder's architecture trained on the labelled images alone.
-
-    recipe='article': 784-1000-1000-10; recipe='improved': the improved SS-AAE's convolutional
-    encoder (class head), with the same augmentation and learning-rate decay.
-    """
+class BaselineClassifier(Trainer):
+    """The encoder's architecture (784-1000-1000-10) trained on the labelled images alone."""
 
     phases = ("classifier",)
     tracker_names = ("classification_loss", "accuracy")
 
-    def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, recipe="article", seed=0,
-                 recipe_version=None, **kwargs):
+    def __init__(self, labels_per_class=100, hidden_units=HIDDEN_UNITS, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.check_recipe_version(recipe, recipe_version)
         self.labels_per_class = check_count(labels_per_class, "labels_per_class")
         self.hidden_units = check_hidden_units(hidden_units)
-        self.recipe = check_recipe(recipe)
-        if recipe == "article":
-            self.classifier = build_classifier(NUM_CLASSES, hidden_units=self.hidden_units)
-            self.augmenter = None
-        else:
-            self.classifier = build_conv_encoder(0, NUM_CLASSES, batch_norm=True, name="classifier")
-            self.augmenter = build_augmenter(seed=self.seed)
-        self.use_recipe_step()
+        self.classifier = self.build_classifier()
+
+    def build_classifier(self):
+        """The article's dense classifier: the encoder's layers and its class head."""
+        return build_classifier(NUM_CLASSES, hidden_units=self.hidden_units)
 
     def get_config(self):
         return {**super().get_config(), "labels_per_class": self.labels_per_class,
-                "hidden_units": list(self.hidden_units), **self.recipe_config()}
+                "hidden_units": list(self.hidden_units)}
 
     def phase_variables(self):
         return {"classifier": self.classifier.trainable_variables}
@@ -324,10 +222,6 @@ class BaselineClassifier(RecipeMixin, Trainer):
         images, labels = labelled_subset(data, self.labels_per_class, seed=self.seed)
         return epoch_batches((images, labels.astype(np.int32)), batch_size,
                              self.steps_per_epoch(data, batch_size), self.seed, first_epoch)
-
-    def augmented_batch(self, data):
-        images, labels = split_batch(data)
-        return self.augment(images), labels
 
     def train_step(self, data):
         images, labels = split_batch(data)
