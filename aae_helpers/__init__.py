@@ -1,12 +1,20 @@
-"""AAE Wizard helpers: data, priors, models, losses, trainers, training, plots and widgets.
-
-Notebooks use one namespace, so a reader always knows what lives in the library::
+"""AAE Wizard helpers: what the notebooks import, as one small namespace.
 
     import aae_helpers as aae
     data = aae.load_mnist()
 
-Names are looked up lazily in the modules below, so `aae --help` starts
-without importing TensorFlow.
+The package has three parts:
+
+- the tutorial (this folder): data, priors, models, losses, trainers/ (one Keras trainer per
+  notebook, each `train_step` the article's phases), evaluation and metrics (the lessons'
+  measures), plots, diagrams and widgets, settings (each notebook's hyperparameters);
+- infra/: how runs are trained, saved, resumed and reported (training, checkpoints, the `aae`
+  command line, fast mode);
+- extras/: opt-in additions no notebook uses (an XLA Adam, the improved few-label recipe).
+
+`aae.NAME` is looked up in PUBLIC below, lazily, so `aae --help` starts without TensorFlow;
+`dir(aae)` lists every public name. A name of a module that is not in PUBLIC is refused with
+where to import it from.
 """
 
 import importlib
@@ -24,10 +32,32 @@ STARTUP_NOISE = re.compile(r"cuda drivers|cuInit|cuda_platform|cudart_stub|absl:
 
 __version__ = "0.1.0"
 
-# Where `aae.NAME` is found, searched in this order.
-MODULES = ("data", "priors", "runtime", "trainers", "training", "plots", "diagrams", "widgets", "metrics",
-           "evaluation", "settings")
-SUBMODULES = MODULES + ("models", "losses", "figures", "cli", "tensorboard", "speed", "improved")
+# The public namespace: module -> the names `aae.NAME` gives (each name in exactly one module).
+PUBLIC_BY_MODULE = {
+    "data": ("MnistData", "load_mnist", "labelled_subset"),
+    "priors": ("sample_prior",),
+    "trainers": ("Autoencoder", "AdversarialAutoencoder", "SupervisedAdversarialAutoencoder",
+                 "SemiSupervisedAdversarialAutoencoder", "BaselineClassifier", "ClassifierVAE",
+                 "get_trainer_class"),
+    "settings": ("DEFAULTS", "ARTICLE", "epochs_for_steps"),
+    "evaluation": ("digit_reader", "read_digits", "label_control", "LabelControlEachEpoch", "class_probe",
+                   "farthest_point"),
+    "metrics": ("mmd", "median_bandwidths", "mmd_permutation_test"),
+    "plots": ("plot_digits", "plot_reconstructions", "plot_latent_scatter", "plot_code_histograms",
+              "plot_codes_vs_prior", "plot_latent_grid", "plot_history", "plot_accuracy_curves",
+              "plot_confusion_matrix", "plot_style_grid", "plot_class_probabilities", "plot_digit_rows",
+              "plot_label_control", "plot_reading_map", "latent_grid"),
+    "diagrams": ("plot_architecture",),
+    "widgets": ("latent_explorer", "prior_explorer", "style_explorer", "classification_explorer",
+                "conditional_generation_explorer"),
+    "infra.training": ("fit_or_load", "train", "resume", "run_folder", "SnapshotEachEpoch",
+                       "TrainingDivergedError"),
+    "infra.checkpoints": ("load_checkpoint", "load_trainer"),
+}
+PUBLIC = {name: module for module, names in PUBLIC_BY_MODULE.items() for name in names}
+# Modules `aae.NAME` gives as such (`aae.data.read_npz`, `aae.infra.cli`).
+SUBMODULES = ("data", "priors", "models", "losses", "trainers", "settings", "evaluation", "metrics", "plots",
+              "diagrams", "widgets", "checks", "infra", "extras")
 
 
 def start_tensorflow():
@@ -54,22 +84,31 @@ def start_tensorflow():
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
+    if name not in PUBLIC and name not in SUBMODULES:
+        raise AttributeError(f"module 'aae_helpers' has no attribute {name!r}{_where(name)}")
     start_tensorflow()
     if name in SUBMODULES:  # `from aae_helpers import data` and `aae.models` import the module
         return importlib.import_module(f"aae_helpers.{name}")
-    for module_name in MODULES:
-        try:
-            module = importlib.import_module(f"aae_helpers.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"aae_helpers.{module_name}":
-                continue
-            raise
-        public = getattr(module, "__all__", None)
-        if hasattr(module, name) and (public is None or name in public) and not name.startswith("_"):
-            value = getattr(module, name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module 'aae_helpers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"aae_helpers.{PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*PUBLIC, *SUBMODULES, "start_tensorflow", "__version__"})
+
+
+def _where(name) -> str:
+    """'; it lives in aae_helpers.M' for a public name of a module outside PUBLIC, else ''."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name and node.col_offset == 0:
+                module = ".".join(path.relative_to(Path(__file__).parent.parent).with_suffix("").parts)
+                return f"; it is not in the notebooks' namespace: use `from {module} import {name}`"
+    return ""
 
 
 if "IPython" in sys.modules:  # a notebook: start TensorFlow now, before an `import keras` does it noisily

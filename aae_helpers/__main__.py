@@ -2,6 +2,6 @@
 
 import sys
 
-from aae_helpers.cli import main
+from aae_helpers.infra.cli import main
 
 sys.exit(main())

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aae_helpers import runtime
+from aae_helpers.infra import runtime
 
 __all__ = ["MnistData", "load_mnist", "labelled_subset", "read_idx", "read_idx_folder", "read_npz",
            "check_images_and_labels", "IMAGE_SIZE", "NUM_CLASSES"]

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from aae_helpers.checkpoints import write_atomically
+from aae_helpers.infra.checkpoints import write_atomically
 from aae_helpers.data import NUM_CLASSES, MnistData
 from aae_helpers.models import build_digit_reader
 from aae_helpers.trainers.base import check_count, check_images, check_labels, in_batches
@@ -54,7 +54,7 @@ def digit_reader(data: MnistData, run_dir=None, steps: int = READER_STEPS, seed:
     run_dir defaults to runs/digit_reader (runs/fast/digit_reader in fast mode), which all
     notebooks share. Returns a keras.Model: images (n, 784) -> logits (n, 10).
     """
-    from aae_helpers.training import check_training_data, run_folder
+    from aae_helpers.infra.training import check_training_data, run_folder
 
     check_training_data(data)
     steps = check_count(steps, "steps")

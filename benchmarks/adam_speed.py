@@ -1,4 +1,4 @@
-"""What the opt-in XLA Adam (aae_helpers.speed) buys on each notebook's model, against the default
+"""What the opt-in XLA Adam (aae_helpers.extras.speed) buys on each notebook's model, against the default
 path (Keras' own Adam), and what several steps per compiled call buy.
 
 Usage: .venv/bin/python benchmarks/adam_speed.py [--models aae vae ...] [--rounds 5]
@@ -8,7 +8,7 @@ Every notebook's model (aae_helpers.settings.DEFAULTS, seed 0) trains on the off
 AAE_MNIST_PATH) through training.train, as the notebooks train it, in three variants:
 
   keras        the default: Keras' Adam (optimizer.apply_gradients), several steps per call
-  xla          aae_helpers.speed.use_xla_adam: the same numbers as one XLA kernel per phase
+  xla          aae_helpers.extras.speed.use_xla_adam: the same numbers as one XLA kernel per phase
   keras-1step  Keras' Adam, one step per call of Keras' compiled training function
 
 Each variant has its own trainer, trained one epoch to warm up (tracing, compilation); then the
@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 
 import keras  # noqa: E402
 
-from aae_helpers import speed, training  # noqa: E402
+from aae_helpers.extras import speed  # noqa: E402
+from aae_helpers.infra import training  # noqa: E402
 from aae_helpers.data import load_mnist  # noqa: E402
 from aae_helpers.settings import DEFAULTS  # noqa: E402
 

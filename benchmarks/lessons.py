@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aae_helpers as aae  # noqa: E402
+from aae_helpers.infra import runtime  # noqa: E402
 from aae_helpers.settings import ARTICLE, DEFAULTS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
                         help="override trainer options, e.g. latent_dim=15")
     parser.add_argument("--out", default=None, help="JSON results file (default benchmarks/results/lessons-...json)")
     args = parser.parse_args(argv)
-    if aae.runtime.fast_mode():
+    if runtime.fast_mode():
         parser.error("AAE_FAST is set; it would shrink the data and the training. Unset it.")
     changes = parse_changes(args.set)
     data = aae.load_mnist(args.data, validation_size=args.validation, seed=0)

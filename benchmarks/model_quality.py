@@ -251,7 +251,7 @@ def main(argv=None) -> int:
     if not Path(args.data).is_file():
         parser.error(f"{args.data} not found; build it with .venv/bin/python benchmarks/build_eval_set.py")
 
-    from aae_helpers import runtime
+    from aae_helpers.infra import runtime
     if runtime.fast_mode():
         parser.error("AAE_FAST is set; it would shrink the data and epochs. Unset it (use --quick "
                      "for a smoke run).")

@@ -13,7 +13,7 @@ What trains:
                               style_sees_class and label_swap options and beta_1) for their step budgets
   --recipe article --article  the same, with the semi-supervised AAE as the article trains it
                               (settings.ARTICLE, the same step budget); the baseline is notebook 04's
-  --recipe improved           the improved recipe (aae_helpers.improved: a small CNN, augmented digits,
+  --recipe improved           the improved recipe (aae_helpers.extras.improved: a small CNN, augmented digits,
                               learning-rate decay, beta_1 0.5; its trainers' own defaults otherwise)
                               for its own epochs (IMPROVED_EPOCHS)
 
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from aae_helpers.data import MnistData, load_mnist
-from aae_helpers.improved import IMPROVED
+from aae_helpers.extras.improved import IMPROVED
 from aae_helpers.settings import ARTICLE, DEFAULTS
 from aae_helpers.trainers import TRAINERS
 from report import accuracy_table

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import aae_helpers as aae
-from aae_helpers import cli, training
+from aae_helpers.infra import cli, training
 from aae_helpers.data import MnistData, read_idx
 from aae_helpers.trainers.base import Trainer
 
@@ -41,7 +41,7 @@ class Bad:
 
 
 def aae_speed():
-    from aae_helpers import speed
+    from aae_helpers.extras import speed
     return speed
 
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import aae_helpers as aae
-from aae_helpers import training
+from aae_helpers.infra import training
 from aae_helpers.priors import sample_prior
 
 HIDDEN = (256,)

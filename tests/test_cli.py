@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from aae_helpers.cli import main
+from aae_helpers.infra.cli import main
 
 
 @pytest.fixture(scope="module")

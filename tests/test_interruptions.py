@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import aae_helpers as aae
-from aae_helpers import cli, training
+from aae_helpers.infra import cli, training
 from aae_helpers.data import MnistData
 
 PACKAGE = Path(aae.__file__).parent
@@ -196,7 +196,7 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_checkpoint(tiny_data
 SLOW_STEP = """
 import pathlib, sys, time
 import keras
-from aae_helpers import cli, figures
+from aae_helpers.infra import cli, figures
 marker, step = pathlib.Path(sys.argv[1]), sys.argv[2]
 def slow(function):
     def step_in_progress(*args, **kwargs):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import aae_helpers as aae
-from aae_helpers import training
+from aae_helpers.infra import training
 from aae_helpers.priors import sample_prior
 from aae_helpers.settings import ARTICLE, DEFAULTS, epochs_for_steps
 

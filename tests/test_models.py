@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from aae_helpers import improved, models
+from aae_helpers import models
+from aae_helpers.extras import improved
 from aae_helpers.models import (GaussianSampling, build_classifier, build_decoder, build_discriminator,
                                 build_encoder, build_gaussian_encoder)
 

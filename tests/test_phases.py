@@ -12,9 +12,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from aae_helpers import training
+from aae_helpers.infra import training
 from aae_helpers.data import labelled_subset
-from aae_helpers.improved import ImprovedBaselineClassifier, ImprovedSemiSupervisedAAE
+from aae_helpers.extras.improved import ImprovedBaselineClassifier, ImprovedSemiSupervisedAAE
 from conftest import small_digits
 from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier, ClassifierVAE,
                                   SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)

@@ -49,3 +49,37 @@ def test_in_a_notebook_importing_the_package_starts_tensorflow_quietly():
 def test_outside_a_notebook_importing_the_package_does_not_start_tensorflow():
     result = run("import sys, aae_helpers; print('tensorflow' in sys.modules)")
     assert result.stdout.strip() == "False"
+
+
+def test_the_namespace_is_what_dir_shows_and_every_name_has_one_home():
+    """dir(aae) lists the public names (tab completion), each resolves to the object its module
+    defines, and no public name is defined by two modules (an ambiguous `aae.NAME`)."""
+    import ast
+    import importlib
+
+    import aae_helpers as aae
+
+    assert set(dir(aae)) == {*aae.PUBLIC, *aae.SUBMODULES, "start_tensorflow", "__version__"}
+    homes = {}
+    for path in sorted((ROOT / "aae_helpers").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.parse(path.read_text()).body:
+            names = ([node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                     else [target.id for target in getattr(node, "targets", []) if isinstance(target, ast.Name)])
+            for name in names:
+                homes.setdefault(name, set()).add(module.removesuffix(".__init__"))
+    for name, module in aae.PUBLIC.items():
+        (home,) = homes[name]   # defined once in the package
+        assert home == f"aae_helpers.{module}" or home.startswith(f"aae_helpers.{module}."), (name, home)
+        assert getattr(aae, name) is getattr(importlib.import_module(f"aae_helpers.{module}"), name)
+
+
+def test_a_name_outside_the_namespace_is_refused_with_where_it_lives():
+    import pytest
+
+    import aae_helpers as aae
+
+    with pytest.raises(AttributeError, match=r"use `from aae_helpers.extras.speed import use_xla_adam`"):
+        aae.use_xla_adam
+    with pytest.raises(AttributeError, match=r"has no attribute 'no_such_name'$"):
+        aae.no_such_name

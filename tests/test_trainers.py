@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import aae_helpers as aae
-from aae_helpers import training
+from aae_helpers.infra import training
 from aae_helpers.data import MnistData
 from aae_helpers.trainers import TRAINERS
 
@@ -40,7 +40,7 @@ def base(name):
 
 def make(name, **extra):
     """A small compiled trainer: TRAINERS[name], or with "NAME/improved" the improved recipe's."""
-    from aae_helpers.improved import IMPROVED
+    from aae_helpers.extras.improved import IMPROVED
 
     kwargs = dict(SMALL, **extra)
     name, _, recipe = name.partition("/")
@@ -272,7 +272,7 @@ def test_the_trainer_table_names_every_model():
 
 
 def test_the_improved_recipe_augments_and_decays_the_learning_rate(tiny_data):
-    from aae_helpers.improved import LEARNING_RATE_HALF_LIFE
+    from aae_helpers.extras.improved import LEARNING_RATE_HALF_LIFE
 
     trainer = make("semi-supervised-aae/improved")
     images = tiny_data.x_test[:20]
@@ -335,9 +335,9 @@ def test_training_runs_several_steps_per_call(tiny_data):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_opt_in_xla_adam_changes_no_number(name, tiny_data):
-    """aae_helpers.speed.use_xla_adam: Keras' Adam formula as one XLA kernel per phase trains
+    """aae_helpers.extras.speed.use_xla_adam: Keras' Adam formula as one XLA kernel per phase trains
     the very same weights as Keras' own optimizer.apply_gradients."""
-    from aae_helpers import speed
+    from aae_helpers.extras import speed
 
     calls = []
     runs = trained_twice(name, tiny_data, lambda trainer: calls.append(speed.use_xla_adam(trainer)) or trainer)
@@ -348,10 +348,22 @@ def test_the_opt_in_xla_adam_changes_no_number(name, tiny_data):
     assert_same_numbers(runs)
 
 
+def test_aae_xla_adam_switches_training_to_the_xla_adam(tiny_data, monkeypatch):
+    from aae_helpers.extras import speed
+
+    trainer = make("aae")
+    monkeypatch.setenv("AAE_XLA_ADAM", "1")
+    training.train(trainer, tiny_data, 1, batch_size=50, verbose=0)
+    assert all(type(optimizer) is speed.XlaAdam for optimizer in trainer.phase_optimizers.values())
+    monkeypatch.setenv("AAE_XLA_ADAM", "maybe")
+    with pytest.raises(ValueError, match="AAE_XLA_ADAM='maybe' is neither on"):
+        training.train(make("aae"), tiny_data, 1, batch_size=50, verbose=0)
+
+
 def test_the_xla_adam_takes_over_a_trained_optimizers_state(tiny_data):
     """Switched on after training (a loaded run, say), XLA Adam goes on from Adam's moments
     and step count: two more epochs give the weights Keras' Adam gives."""
-    from aae_helpers import speed
+    from aae_helpers.extras import speed
 
     final = []
     for switch in (False, True):
@@ -371,7 +383,7 @@ def test_steps_per_call_divide_the_epoch(steps, expected):
 
 
 def test_without_xla_the_trainer_keeps_keras_adam(monkeypatch):
-    from aae_helpers import speed
+    from aae_helpers.extras import speed
 
     monkeypatch.setattr(speed, "xla_available", lambda: False)
     trainer = TRAINERS["autoencoder"](**SMALL)

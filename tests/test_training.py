@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import aae_helpers as aae
-from aae_helpers import training
+from aae_helpers.infra import training
 from aae_helpers.data import MnistData
 from conftest import small_digits
 

@@ -135,18 +135,18 @@ def trainer_arguments(args, settings) -> dict:
 
 def trainer_class(model: str, recipe: str | None):
     """The class `aae train MODEL [--recipe RECIPE]` trains: the notebook's trainer, or the
-    improved recipe's (aae_helpers.improved)."""
+    improved recipe's (aae_helpers.extras.improved)."""
     from aae_helpers.trainers import get_trainer_class
 
     if recipe == "improved":
-        from aae_helpers.improved import IMPROVED
+        from aae_helpers.extras.improved import IMPROVED
         return IMPROVED[model]
     return get_trainer_class(model)
 
 
 def trainer_names(model: str) -> set:
     """The class names a run of `model` may have been trained with (either recipe)."""
-    from aae_helpers.improved import IMPROVED
+    from aae_helpers.extras.improved import IMPROVED
 
     names = {trainer_class(model, "article").__name__}
     return names | {IMPROVED[model].__name__} if model in IMPROVED else names
@@ -192,7 +192,7 @@ def test_metrics(trainer, data, batch_size) -> dict:
 
 def check_same_data(data, state: dict, out: Path) -> None:
     """A clear ValueError unless `data` holds the very digits the saved run was trained on."""
-    from aae_helpers.training import data_record
+    from aae_helpers.infra.training import data_record
 
     saved = state.get("data")
     if saved is not None and data_record(data)["fingerprint"] != saved["fingerprint"]:
@@ -202,13 +202,16 @@ def check_same_data(data, state: dict, out: Path) -> None:
 
 
 def run_train(args, out: Path) -> dict:
-    from aae_helpers.checkpoints import sigint_held
+    from aae_helpers.infra.checkpoints import sigint_held
 
     # A Ctrl-C inside TensorFlow's import can end Python with SIGINT after all; hold it till the end.
     with sigint_held():
-        from aae_helpers import checkpoints, runtime, training  # (imports TensorFlow without its noise)
+        import aae_helpers
+
+        aae_helpers.start_tensorflow()  # TensorFlow, without its start-up noise
+        from aae_helpers.infra import checkpoints, runtime, training
     from aae_helpers.data import load_mnist
-    from aae_helpers.report import remove_report, write_report
+    from aae_helpers.infra.report import remove_report, write_report
     from aae_helpers.settings import epochs_for_steps
 
     for name in ("epochs", "steps"):
@@ -296,7 +299,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             metrics = run_train(args, out)
     except KeyboardInterrupt:
-        from aae_helpers.checkpoints import saved_epochs  # no TensorFlow import (and its noise) here
+        from aae_helpers.infra.checkpoints import saved_epochs  # no TensorFlow import (and its noise) here
         saved = saved_epochs(out)
         where = (f"{out} holds the checkpoint of epoch {saved}; continue with --resume" if saved
                  else f"no epoch was saved in {out}")
@@ -306,7 +309,7 @@ def main(argv=None) -> int:
         print(f"aae: error: {one_line(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - each kind below becomes one line, the rest a traceback
-        from aae_helpers.training import TrainingDivergedError
+        from aae_helpers.infra.training import TrainingDivergedError
         if isinstance(error, TrainingDivergedError):
             print(f"aae: error: {one_line(error)}", file=sys.stderr)
         elif _out_of_memory(error):

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from aae_helpers import plots  # noqa: E402
-from aae_helpers.checkpoints import atomic_path  # noqa: E402
+from aae_helpers.infra.checkpoints import atomic_path  # noqa: E402
 from aae_helpers.priors import sample_prior  # noqa: E402
 
 LOSS_KEYS = ("reconstruction_loss", "discriminator_loss", "generator_loss", "classification_loss",

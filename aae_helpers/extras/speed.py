@@ -9,7 +9,7 @@ model is measured in benchmarks/README.md ("Plain Keras Adam or XLA Adam").
 Switch it on for one trainer, after compile() and before it trains:
 
     trainer.compile(learning_rate=1e-3, beta_1=0.5)
-    aae_helpers.speed.use_xla_adam(trainer)
+    aae_helpers.extras.speed.use_xla_adam(trainer)
 
 or for every model a notebook or `aae train` trains, with AAE_XLA_ADAM=1 in the environment.
 """
@@ -21,7 +21,7 @@ import functools
 import keras
 import tensorflow as tf
 
-from aae_helpers.runtime import env_switch
+from aae_helpers.infra.runtime import env_switch
 
 SWITCH = "AAE_XLA_ADAM"
 

@@ -1,7 +1,7 @@
 """Train with checkpoints: save each finished epoch, stop on divergence, resume, or load instead.
 
 What lands on disk, and how it survives kills, full disks and hostile edits, is
-`aae_helpers.checkpoints`; this module decides when to save and what to do when training
+`aae_helpers.infra.checkpoints`; this module decides when to save and what to do when training
 goes wrong.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aae_helpers import runtime, speed
-from aae_helpers.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
+from aae_helpers.extras import speed
+from aae_helpers.infra import runtime
+from aae_helpers.infra.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
                                      read_state, save_checkpoint, saved_epochs)
 from aae_helpers.data import IMAGE_SIZE, MnistData
@@ -298,7 +299,7 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
         checkpoint = EpochCheckpoint(run_dir, history, data.x_test[:PROBE_SIZE], record)
         progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
         if tensorboard_dir is not None:
-            from aae_helpers.tensorboard import TensorBoardLogger
+            from aae_helpers.infra.tensorboard import TensorBoardLogger
             callbacks = [*callbacks, TensorBoardLogger(tensorboard_dir, data.x_test, data.y_test)]
         if speed.switched_on():  # AAE_XLA_ADAM=1: the opt-in XLA Adam (same numbers)
             speed.use_xla_adam(trainer)

@@ -12,7 +12,7 @@ import csv
 import json
 from pathlib import Path
 
-from aae_helpers.checkpoints import atomic_path, write_atomically
+from aae_helpers.infra.checkpoints import atomic_path, write_atomically
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
@@ -30,7 +30,7 @@ def write_history_csv(history: dict, path) -> None:
 
 def write_report(trainer, data, history: dict, out, metrics: dict) -> dict:
     """Write history.csv, the figures and metrics.json (with "files": the others) into `out`."""
-    from aae_helpers.figures import save_run_figures
+    from aae_helpers.infra.figures import save_run_figures
 
     out = Path(out)
     with atomic_path(out / HISTORY_FILE) as temporary:
@@ -44,7 +44,7 @@ def write_report(trainer, data, history: dict, out, metrics: dict) -> dict:
 def remove_report(out) -> None:
     """Remove the report of an earlier run of `out`: metrics.json first, then history.csv and the
     figures metrics.json lists (only names the package writes; a damaged list lists none)."""
-    from aae_helpers.figures import FIGURE_NAMES
+    from aae_helpers.infra.figures import FIGURE_NAMES
 
     out = Path(out)
     listed = []
