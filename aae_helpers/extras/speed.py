@@ -4,7 +4,7 @@ The trainers update their weights with Keras' own Adam (`optimizer.apply_gradien
 `Trainer.apply_phase`), which runs about a dozen small ops, each a pass over every weight.
 `XlaAdam` runs Keras' formula term for term as one XLA kernel over all of a phase's weights:
 the same numbers, bit for bit, in fewer passes over memory. What it buys on each notebook's
-model is measured in benchmarks/README.md ("Plain Keras Adam or XLA Adam").
+model is measured in benchmarks/README.md ("Training speed").
 
 Switch it on for one trainer, after compile() and before it trains:
 

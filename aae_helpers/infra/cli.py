@@ -160,8 +160,10 @@ def saved_settings(state: dict) -> dict:
                 "latent_dim": config.get("latent_dim"), "prior": config.get("prior"),
                 "prior_std": config.get("prior_std")}
     if "labels_per_class" in config:
-        settings.update(labels=config["labels_per_class"] * 10,
-                        recipe="improved" if state["trainer"].startswith("Improved") else "article")
+        from aae_helpers.extras.improved import IMPROVED
+
+        improved = state["trainer"] in {trainer.__name__ for trainer in IMPROVED.values()}
+        settings.update(labels=config["labels_per_class"] * 10, recipe="improved" if improved else "article")
     return {key: value for key, value in settings.items() if value is not None}
 
 
