@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aae_helpers.checks import IMAGE_SIDE, IMAGE_SIZE, NUM_CLASSES, check_images_and_labels
 from aae_helpers.infra import runtime
 
 __all__ = ["MnistData", "load_mnist", "labelled_subset", "read_idx", "read_idx_folder", "read_npz",
@@ -31,9 +32,6 @@ __all__ = ["MnistData", "load_mnist", "labelled_subset", "read_idx", "read_idx_f
 
 PATH_ENV = "AAE_MNIST_PATH"
 OFFLINE_ENV = "AAE_OFFLINE"
-IMAGE_SIDE = 28
-IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
-NUM_CLASSES = 10
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -74,54 +72,6 @@ class MnistData:
 # ----------------------------------------------------------------------------
 # Checking
 # ----------------------------------------------------------------------------
-
-def check_images_and_labels(images, labels, where: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert one split; returns float32 (n, 784) in [0, 1] and int64 (n,).
-
-    Accepts images as uint8 0..255 or floats in [0, 1] (or 0..255), shaped
-    (n, 28, 28) or (n, 784).
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    if images.ndim == 3 and images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise ValueError(f"{where}: images must be 28x28, got shape {images.shape}; "
-                         "expected (n, 28, 28) or (n, 784).")
-    if images.ndim == 2 and images.shape[1] != IMAGE_SIZE:
-        raise ValueError(f"{where}: images must have 784 pixels each, got shape {images.shape}; "
-                         "expected (n, 28, 28) or (n, 784).")
-    if images.ndim not in (2, 3):
-        raise ValueError(f"{where}: images must be (n, 28, 28) or (n, 784), got shape {images.shape}.")
-    if not (np.issubdtype(images.dtype, np.number) and not np.issubdtype(images.dtype, np.complexfloating)):
-        raise ValueError(f"{where}: images must be numeric, got dtype {images.dtype}.")
-    if labels.ndim != 1:
-        raise ValueError(f"{where}: labels must be a 1-D array of class ids, got shape {labels.shape}.")
-    if len(images) != len(labels):
-        raise ValueError(f"{where}: {len(images)} images but {len(labels)} labels; "
-                         "each image needs exactly one label.")
-    if len(images) == 0:
-        raise ValueError(f"{where}: the split is empty (0 images); expected at least one digit.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0)):
-            raise ValueError(f"{where}: labels must be integers 0..9, got dtype {labels.dtype}.")
-    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
-        bad = labels[(labels < 0) | (labels >= NUM_CLASSES)]
-        raise ValueError(f"{where}: labels must lie in 0..9, found {bad[:5].tolist()} "
-                         f"(min {labels.min()}, max {labels.max()}).")
-    images = images.reshape(len(images), IMAGE_SIZE)
-    if not np.all(np.isfinite(images)):
-        raise ValueError(f"{where}: images contain NaN or infinite pixels; expected values in [0, 1] or 0..255.")
-    low, high = float(images.min()), float(images.max())
-    if low < 0 or high > 255:
-        raise ValueError(f"{where}: pixel values must lie in [0, 1] or 0..255, found range "
-                         f"[{low:g}, {high:g}].")
-    if images.dtype == np.uint8 and high <= 1:
-        warnings.warn(f"{where}: the uint8 images hold only the values 0..{high:g} (binarised digits?). "
-                      f"uint8 pixels are divided by 255, so these become at most {high / 255:.4f}, almost "
-                      "black. If they are binarised, pass them as floats (images.astype('float32')), "
-                      "which are used as they are.", UserWarning, stacklevel=3)
-    scale = 255.0 if (images.dtype == np.uint8 or high > 1.0) else 1.0
-    return (images.astype(np.float32) / np.float32(scale)), labels.astype(np.int64)
-
 
 # ----------------------------------------------------------------------------
 # Reading files

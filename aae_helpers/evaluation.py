@@ -20,9 +20,10 @@ import keras
 import numpy as np
 
 from aae_helpers.infra.checkpoints import write_atomically
-from aae_helpers.data import NUM_CLASSES, MnistData
+from aae_helpers.data import MnistData
 from aae_helpers.models import build_digit_reader
-from aae_helpers.trainers.base import check_count, check_images, check_labels, in_batches
+from aae_helpers.checks import NUM_CLASSES, check_count, check_images, check_labels
+from aae_helpers.trainers.base import in_batches
 
 __all__ = ["digit_reader", "read_digits", "label_control", "LabelControl", "LabelControlEachEpoch",
            "class_probe", "farthest_point", "READER_STEPS", "NUM_STYLES"]

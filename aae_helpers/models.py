@@ -1,30 +1,11 @@
 """Network builders with the articles' defaults (dense 1000-1000 ReLU MLPs)."""
 
 import keras
-import numpy as np
 from keras import layers
 
-from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES
+from aae_helpers.checks import IMAGE_SIZE, NUM_CLASSES, check_count
 
 HIDDEN_UNITS = (1000, 1000)
-
-
-def _check_size(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def check_hidden_units(hidden_units):
-    """hidden_units as a tuple of positive layer sizes, or a clear ValueError."""
-    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
-        raise ValueError(f"hidden_units must be a sequence of layer sizes such as (1000, 1000), "
-                         f"got {hidden_units!r}.")
-    units = tuple(hidden_units)
-    if not units:
-        raise ValueError(f"hidden_units must list at least one layer size, got {hidden_units!r}.")
-    for size in units:
-        _check_size("every hidden_units entry", size)
-    return units
 
 
 def _hidden_stack(inputs, hidden_units, activation, prefix):
@@ -32,7 +13,7 @@ def _hidden_stack(inputs, hidden_units, activation, prefix):
         raise ValueError(f"hidden_units must list at least one layer size, got {hidden_units!r}.")
     x = inputs
     for index, units in enumerate(hidden_units):
-        _check_size("every hidden_units entry", units)
+        check_count(units, "every hidden_units entry")
         x = layers.Dense(units, activation=activation, name=f"{prefix}_hidden_{index + 1}")(x)
     return x
 
@@ -44,13 +25,13 @@ def build_encoder(latent_dim=2, num_classes=0, hidden_units=HIDDEN_UNITS, activa
     With `num_classes` > 0 it has a second head and returns
     [class_logits (batch, num_classes), z (batch, latent_dim)].
     """
-    _check_size("latent_dim", latent_dim)
+    check_count(latent_dim, "latent_dim")
     images = keras.Input((IMAGE_SIZE,), name="images")
     features = _hidden_stack(images, hidden_units, activation, name)
     z = layers.Dense(latent_dim, name="z")(features)
     if not num_classes:
         return keras.Model(images, z, name=name)
-    _check_size("num_classes", num_classes)
+    check_count(num_classes, "num_classes")
     class_logits = layers.Dense(num_classes, name="class_logits")(features)
     return keras.Model(images, [class_logits, z], name=name)
 
@@ -61,11 +42,11 @@ def build_decoder(latent_dim=2, num_classes=0, hidden_units=HIDDEN_UNITS, activa
 
     With `num_classes` > 0 it takes [labels_one_hot (batch, num_classes), z].
     """
-    _check_size("latent_dim", latent_dim)
+    check_count(latent_dim, "latent_dim")
     z = keras.Input((latent_dim,), name="z")
     inputs, features = z, z
     if num_classes:
-        _check_size("num_classes", num_classes)
+        check_count(num_classes, "num_classes")
         labels = keras.Input((num_classes,), name="labels_one_hot")
         inputs, features = [labels, z], layers.Concatenate(name="label_and_z")([labels, z])
     hidden = _hidden_stack(features, hidden_units, activation, name)
@@ -75,7 +56,7 @@ def build_decoder(latent_dim=2, num_classes=0, hidden_units=HIDDEN_UNITS, activa
 
 def build_discriminator(input_dim=2, hidden_units=HIDDEN_UNITS, name="discriminator"):
     """codes (batch, input_dim) -> logit (batch, 1) that the codes came from the prior."""
-    _check_size("input_dim", input_dim)
+    check_count(input_dim, "input_dim")
     codes = keras.Input((input_dim,), name="codes")
     hidden = _hidden_stack(codes, hidden_units, "relu", name)
     return keras.Model(codes, layers.Dense(1, name="logit")(hidden), name=name)
@@ -84,7 +65,7 @@ def build_discriminator(input_dim=2, hidden_units=HIDDEN_UNITS, name="discrimina
 def build_classifier(num_classes=NUM_CLASSES, hidden_units=HIDDEN_UNITS, activation="relu",
                      name="classifier"):
     """images (batch, 784) -> class logits (batch, num_classes)."""
-    _check_size("num_classes", num_classes)
+    check_count(num_classes, "num_classes")
     images = keras.Input((IMAGE_SIZE,), name="images")
     hidden = _hidden_stack(images, hidden_units, activation, name)
     return keras.Model(images, layers.Dense(num_classes, name="class_logits")(hidden), name=name)
@@ -139,7 +120,7 @@ class GaussianSampling(SavesSeedState, layers.Layer):
 def build_gaussian_encoder(latent_dim=10, hidden_units=(128,), activation="sigmoid", seed=None,
                            name="gaussian_encoder"):
     """images (batch, 784) -> [mean, log_variance, z], each (batch, latent_dim); the VAE's q(z|x)."""
-    _check_size("latent_dim", latent_dim)
+    check_count(latent_dim, "latent_dim")
     images = keras.Input((IMAGE_SIZE,), name="images")
     hidden = _hidden_stack(images, hidden_units, activation, name)
     mean = layers.Dense(latent_dim, name="mean")(hidden)

@@ -6,7 +6,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from aae_helpers.data import IMAGE_SIDE, IMAGE_SIZE, NUM_CLASSES
+from aae_helpers.checks import IMAGE_SIDE, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = ["plot_digits", "plot_reconstructions", "plot_latent_scatter", "plot_code_histograms",
            "plot_codes_vs_prior", "plot_latent_grid", "plot_history", "plot_accuracy_curves",

@@ -10,6 +10,8 @@ import math
 import keras
 from keras import ops
 
+from aae_helpers.checks import check_number
+
 
 def sample_gaussian(num_samples, latent_dim, seed=None, std=5.0):
     """N(0, std^2 I); the articles use std = 5."""
@@ -84,8 +86,6 @@ def sample_prior(name, num_samples, latent_dim, seed=None, **options):
     if int(num_samples) <= 0 or int(latent_dim) <= 0:
         raise ValueError(f"num_samples and latent_dim must be positive, got "
                          f"num_samples={num_samples}, latent_dim={latent_dim}.")
-    std = options.get("std")
-    if std is not None and not (isinstance(std, (int, float)) and not isinstance(std, bool)
-                                and math.isfinite(std) and std > 0):
-        raise ValueError(f"std must be positive and finite, got {std!r}.")
+    if options.get("std") is not None:
+        check_number(options["std"], "std")
     return get_prior(name)(int(num_samples), int(latent_dim), seed=seed, **options)

@@ -31,12 +31,16 @@ class Settings:
     batch_size: int = 100
     seed: int = 0
 
-    def build(self, **changes):
-        """The trainer these settings describe, compiled; `changes` override options or seed."""
+    def trainer_class(self):
+        """The class `build` makes: the model's trainer in trainers.TRAINERS."""
         from aae_helpers.trainers import get_trainer_class
 
+        return get_trainer_class(self.model)
+
+    def build(self, **changes):
+        """The trainer these settings describe, compiled; `changes` override options or seed."""
         options = {**self.options, "seed": self.seed, **changes}
-        trainer = get_trainer_class(self.model)(**options)
+        trainer = self.trainer_class()(**options)
         trainer.compile(learning_rate=self.learning_rate, beta_1=self.beta_1)
         return trainer
 
@@ -79,9 +83,12 @@ DEFAULTS = {
 # same step budget (`aae train MODEL --article`).
 ARTICLE = {
     "supervised-aae": dataclasses.replace(
-        DEFAULTS["supervised-aae"], options={"latent_dim": 15, "prior_std": 5.0}),
+        DEFAULTS["supervised-aae"],
+        options={"latent_dim": 15, "prior_std": 5.0, "discriminator_sees_label": False}),
     "semi-supervised-aae": dataclasses.replace(
-        DEFAULTS["semi-supervised-aae"], options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100}),
+        DEFAULTS["semi-supervised-aae"],
+        options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100, "style_sees_class": False,
+                 "label_swap": False}),
 }
 
 # Hyperparameters-cell name -> (where in Settings, key in options or None)

@@ -14,7 +14,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from aae_helpers.data import IMAGE_SIDE, NUM_CLASSES, check_images_and_labels
+from aae_helpers.checks import IMAGE_SIDE, NUM_CLASSES, check_images_and_labels
 from aae_helpers.plots import (CLASS_CMAP, PRIOR_COLOUR, _show_digit, _show_tiled,
                                plot_class_probabilities)
 from aae_helpers.priors import PRIORS, sample_prior

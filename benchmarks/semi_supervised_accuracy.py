@@ -14,8 +14,8 @@ What trains:
   --recipe article --article  the same, with the semi-supervised AAE as the article trains it
                               (settings.ARTICLE, the same step budget); the baseline is notebook 04's
   --recipe improved           the improved recipe (aae_helpers.extras.improved: a small CNN, augmented digits,
-                              learning-rate decay, beta_1 0.5; its trainers' own defaults otherwise)
-                              for its own epochs (IMPROVED_EPOCHS)
+                              learning-rate decay, beta_1 0.5), with the recipe's settings
+                              (extras.improved.SETTINGS: 1,500 steps, 30 epochs of 5,000 digits)
 
 Every run draws 1000 labels (100 per class) from the training digits, uses all of them as the
 unlabelled pool, and is scored during training (the SS-AAE after every epoch, the baseline every
@@ -45,9 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from aae_helpers.data import MnistData, load_mnist
-from aae_helpers.extras.improved import IMPROVED
+from aae_helpers.extras.improved import SETTINGS as IMPROVED_SETTINGS
 from aae_helpers.settings import ARTICLE, DEFAULTS
-from aae_helpers.trainers import TRAINERS
 from report import accuracy_table
 
 HERE = Path(__file__).parent
@@ -56,7 +55,6 @@ MODELS = ("semi-supervised-aae", "baseline-classifier")
 # The improved recipe's own budgets, in epochs: the baseline's epochs are 10 steps (1000 labels /
 # batch 100), the SS-AAE's one pass over the 5,000 unlabelled digits (50 steps). The article
 # recipe's budgets are the step budgets of aae_helpers.settings.
-IMPROVED_EPOCHS = {"semi-supervised-aae": 30, "baseline-classifier": 150}
 THRESHOLDS = (0.95, 0.98, 0.99)
 # Score every N epochs (scoring 10,000 digits costs more than a 10-step baseline epoch).
 SCORE_EVERY = {"semi-supervised-aae": 1, "baseline-classifier": 5}
@@ -77,30 +75,21 @@ def evaluation_data(path, validation, seed=0):
 
 
 def run_settings(model, recipe, article=False):
-    """The settings.Settings a model of the article recipe trains with: notebook 04's (DEFAULTS), or
-    with `article` the article's own (ARTICLE, where it has the model); None for the improved recipe."""
+    """The settings.Settings a run trains with: notebook 04's (DEFAULTS), with `article` the
+    article's own (ARTICLE, where it has the model), or the improved recipe's (extras.improved)."""
     if recipe == "improved":
-        return None
+        return IMPROVED_SETTINGS[model]
     return ARTICLE[model] if article and model in ARTICLE else DEFAULTS[model]
 
 
 def build_trainer(model, recipe, seed, labels=1000, article=False):
-    """The compiled trainer of one run: run_settings' (its options, learning rate and beta_1), or the
-    improved recipe with the trainer's defaults (compile()'s beta_1 is then the recipe's 0.5)."""
-    settings = run_settings(model, recipe, article)
-    if settings is None:
-        trainer = IMPROVED[model](seed=seed, labels_per_class=labels // 10)
-        trainer.compile()
-        return trainer
-    trainer = TRAINERS[settings.model](**{**settings.options, "labels_per_class": labels // 10, "seed": seed})
-    trainer.compile(learning_rate=settings.learning_rate, beta_1=settings.beta_1)
-    return trainer
+    """The compiled trainer of one run, built by its settings with this seed and label count."""
+    return run_settings(model, recipe, article).build(seed=seed, labels_per_class=labels // 10)
 
 
 def run_epochs(model, recipe, trainer, data, article=False):
-    """Epochs to train: the step budget of run_settings in epochs of `data`, or IMPROVED_EPOCHS."""
-    settings = run_settings(model, recipe, article)
-    return IMPROVED_EPOCHS[model] if settings is None else settings.epochs(trainer, data)
+    """Epochs to train: the settings' step budget in epochs of `data`."""
+    return run_settings(model, recipe, article).epochs(trainer, data)
 
 
 def label(recipe, article=False):

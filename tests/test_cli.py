@@ -77,7 +77,7 @@ def test_resume_continues_to_the_total_epoch_count(digits_npz, tmp_path, monkeyp
     (["train", "autoencoder", "--epochs", "0"], "--epochs must be a positive integer"),
     (["train", "autoencoder", "--batch-size", "5000"], "batch_size=5000 is larger"),
     (["train", "baseline-classifier", "--latent-dim", "2"], "does not apply"),
-    (["train", "autoencoder", "--prior", "uniform"], "apply to aae"),
+    (["train", "autoencoder", "--prior", "uniform"], "--prior does not apply to autoencoder"),
     (["train", "autoencoder", "--data", "/no/such/file.npz"], "does not exist"),
     (["train", "autoencoder", "--resume"], "no checkpoint"),
 ])

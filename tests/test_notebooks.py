@@ -119,6 +119,21 @@ def test_the_hyperparameters_cell_shows_the_packages_settings(path):
         assert shown_value == value, f"{path.name}: {name} is {shown.get(name)!r}, the package's table says {value!r}"
 
 
+@pytest.mark.parametrize("model", list(DEFAULTS))
+def test_a_trainer_built_with_no_arguments_is_the_notebooks_model(model):
+    """The constructors' defaults are the notebooks' models: aae.X() builds what DEFAULTS[model]
+    describes, and the article's recipe (ARTICLE) is the one that must say how it differs."""
+    from aae_helpers.trainers import get_trainer_class
+
+    config = get_trainer_class(model)().get_config()
+    table = {key: list(value) if isinstance(value, tuple) else value
+             for key, value in DEFAULTS[model].options.items()}
+    assert {key: config[key] for key in table} == table
+    if model in ARTICLE:
+        differs = {key for key, value in ARTICLE[model].options.items() if config[key] != value}
+        assert differs, f"{model}: the article's recipe is the notebook's model"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_number_in_the_prose_is_printed_by_the_notebook(path):
     printed = "\n".join(text for cell in cells(path) if cell["cell_type"] == "code"

@@ -15,10 +15,6 @@ import warnings
 from pathlib import Path
 
 USAGE_MODELS = "autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae"
-# The options a run's settings come from: left out on the command line, a new run takes the
-# notebook's (aae_helpers.settings) and a resumed run takes its own.
-SETTING_OPTIONS = ("batch_size", "learning_rate", "beta_1", "seed", "latent_dim", "prior", "prior_std",
-                   "labels", "recipe")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -76,112 +72,108 @@ def output_folder(args) -> Path:
     return Path(args.out or Path("runs") / args.model)
 
 
-def notebook_settings(args):
-    """The settings.Settings the run starts from: the notebook's model, or with --article the
-    article's recipe it is compared with."""
+# Command-line option -> (Settings field, key in Settings.options or None). --labels counts labelled
+# images, the trainers' labels_per_class counts them per class: cli_value and with_cli_value convert.
+OPTIONS = {"batch_size": ("batch_size", None), "learning_rate": ("learning_rate", None),
+           "beta_1": ("beta_1", None), "seed": ("seed", None), "latent_dim": ("options", "latent_dim"),
+           "prior": ("options", "prior"), "prior_std": ("options", "prior_std"),
+           "labels": ("options", "labels_per_class")}
+
+
+def flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def recipe_settings(model: str, article: bool = False, recipe: str | None = None):
+    """The settings.Settings a new run starts from: the notebook's model (DEFAULTS), with `article`
+    the article's recipe it is compared with (ARTICLE), with recipe "improved" the improved recipe's
+    (aae_helpers.extras.improved.SETTINGS)."""
     from aae_helpers.settings import ARTICLE, DEFAULTS
     from aae_helpers.trainers import get_trainer_class
 
-    get_trainer_class(args.model)  # an unknown model name fails here, clearly
-    if args.article:
-        if args.model not in ARTICLE:
-            raise ValueError(f"--article applies to {' and '.join(ARTICLE)}, not {args.model}.")
-        return ARTICLE[args.model]
-    return DEFAULTS[args.model]
-
-
-def default_values(settings) -> dict:
-    """{option dest: value} of a notebook's settings, for the options a command line may give."""
-    options = settings.options
-    values = {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate,
-              "beta_1": settings.beta_1, "seed": settings.seed, "latent_dim": options.get("latent_dim"),
-              "prior": options.get("prior"), "prior_std": options.get("prior_std"),
-              "recipe": options.get("recipe")}
-    if "labels_per_class" in options:
-        values["labels"] = options["labels_per_class"] * 10
-    return values
-
-
-def trainer_arguments(args, settings) -> dict:
-    """Constructor keyword arguments: the notebook's options with the command line's changes,
-    each checked against the model it applies to."""
-    name = args.model
-    defaults = default_values(settings)
-    given = {key: getattr(args, key) for key in ("latent_dim", "prior", "prior_std", "labels", "recipe")
-             if getattr(args, key) is not None and getattr(args, key) != defaults.get(key)}
-    if "latent_dim" in given and name == "baseline-classifier":
-        raise ValueError("--latent-dim does not apply to baseline-classifier (it has no code).")
-    if ("prior" in given or "prior_std" in given) and name not in ("aae", "supervised-aae",
-                                                                   "semi-supervised-aae"):
-        raise ValueError(f"--prior/--prior-std apply to aae, supervised-aae and semi-supervised-aae, "
-                         f"not {name}.")
-    if "prior" in given and name == "semi-supervised-aae":
-        raise ValueError("semi-supervised-aae uses a gaussian style prior; only --prior-std applies.")
-    if "labels" in given and name not in ("semi-supervised-aae", "baseline-classifier"):
-        raise ValueError(f"--labels applies to semi-supervised-aae and baseline-classifier, not {name}.")
-    if "recipe" in given and name not in ("semi-supervised-aae", "baseline-classifier"):
-        raise ValueError(f"--recipe applies to semi-supervised-aae and baseline-classifier, not {name}.")
-    kwargs = {**settings.options, "seed": args.seed}
-    for key in ("latent_dim", "prior", "prior_std"):
-        if key in given:
-            kwargs[key] = given[key]
-    if "labels" in given:
-        if args.labels <= 0 or args.labels % 10:
-            raise ValueError(f"--labels must be a positive multiple of 10 (balanced classes), "
-                             f"got {args.labels}.")
-        kwargs["labels_per_class"] = args.labels // 10
-    return kwargs
-
-
-def trainer_class(model: str, recipe: str | None):
-    """The class `aae train MODEL [--recipe RECIPE]` trains: the notebook's trainer, or the
-    improved recipe's (aae_helpers.extras.improved)."""
-    from aae_helpers.trainers import get_trainer_class
-
+    get_trainer_class(model)  # an unknown model name fails here, clearly
+    if article and model not in ARTICLE:
+        raise ValueError(f"--article applies to {' and '.join(ARTICLE)}, not {model}.")
     if recipe == "improved":
-        from aae_helpers.extras.improved import IMPROVED
-        return IMPROVED[model]
-    return get_trainer_class(model)
+        from aae_helpers.extras.improved import SETTINGS
+
+        if model not in SETTINGS:
+            raise ValueError(f"--recipe applies to {' and '.join(SETTINGS)}, not {model}.")
+        if article:
+            raise ValueError("--article and --recipe improved are two different recipes; choose one.")
+        return SETTINGS[model]
+    return ARTICLE[model] if article else DEFAULTS[model]
 
 
-def trainer_names(model: str) -> set:
-    """The class names a run of `model` may have been trained with (either recipe)."""
+def cli_value(settings, option: str):
+    """The value `settings` gives a command-line option (None: the model has no such setting)."""
+    field, key = OPTIONS[option]
+    value = getattr(settings, field) if key is None else settings.options.get(key)
+    return value * 10 if option == "labels" and value is not None else value
+
+
+def with_cli_value(settings, option: str, value):
+    """`settings` with one command-line option changed: a clear ValueError where the model has no
+    such setting (its constructor takes no such argument) or the value cannot be one."""
+    import dataclasses
+    import inspect
+
+    field, key = OPTIONS[option]
+    if key is None:
+        return dataclasses.replace(settings, **{field: value})
+    if key not in inspect.signature(settings.trainer_class()).parameters:
+        raise ValueError(f"{flag(option)} does not apply to {settings.model} (its model has no {key}).")
+    if option == "labels":
+        if value <= 0 or value % 10:
+            raise ValueError(f"--labels must be a positive multiple of 10 (balanced classes), got {value}.")
+        value //= 10
+    return dataclasses.replace(settings, options={**settings.options, key: value})
+
+
+def new_run_settings(args):
+    """The Settings of a new run: its recipe's, with every option the command line gives."""
+    settings = recipe_settings(args.model, args.article, args.recipe)
+    for option in OPTIONS:
+        if getattr(args, option) is not None:
+            settings = with_cli_value(settings, option, getattr(args, option))
+    return settings
+
+
+def saved_run_settings(state: dict, model: str, out: Path):
+    """(Settings, recipe) a saved run was trained with (its state.json: the trainer's config, the
+    optimizer's settings, the batch size); recipe is "improved" or "article" by its trainer class."""
+    import dataclasses
+
     from aae_helpers.extras.improved import IMPROVED
 
-    names = {trainer_class(model, "article").__name__}
-    return names | {IMPROVED[model].__name__} if model in IMPROVED else names
-
-
-def saved_settings(state: dict) -> dict:
-    """{option dest: value} a saved run was trained with, for the options a resume may repeat."""
+    recipe = "improved" if model in IMPROVED and state["trainer"] == IMPROVED[model].__name__ else "article"
+    settings = recipe_settings(model, recipe=recipe)
+    if state["trainer"] != settings.trainer_class().__name__:
+        raise ValueError(f"{out} holds a {state['trainer']} run, not {model}.")
     config, compiled = state["config"], state.get("compile", {})
-    settings = {"seed": config.get("seed"), "learning_rate": compiled.get("learning_rate"),
-                "beta_1": compiled.get("beta_1"), "batch_size": state.get("batch_size"),
-                "latent_dim": config.get("latent_dim"), "prior": config.get("prior"),
-                "prior_std": config.get("prior_std")}
-    if "labels_per_class" in config:
-        from aae_helpers.extras.improved import IMPROVED
-
-        improved = state["trainer"] in {trainer.__name__ for trainer in IMPROVED.values()}
-        settings.update(labels=config["labels_per_class"] * 10, recipe="improved" if improved else "article")
-    return {key: value for key, value in settings.items() if value is not None}
+    options = {key: config[key] for _, key in OPTIONS.values() if key is not None and key in config}
+    return dataclasses.replace(
+        settings, options={**settings.options, **options}, seed=config.get("seed", settings.seed),
+        learning_rate=compiled.get("learning_rate", settings.learning_rate),
+        beta_1=compiled.get("beta_1", settings.beta_1),
+        batch_size=state.get("batch_size", settings.batch_size)), recipe
 
 
-def resume_settings(args, state: dict, out: Path) -> argparse.Namespace:
-    """args with every setting left out taken from the saved run; a clear ValueError naming each
-    setting given that differs from the run's (those would silently change the model)."""
-    saved = saved_settings(state)
-    differ = [f"--{key.replace('_', '-')} {getattr(args, key)} (the run has {saved[key]})"
-              for key in saved if getattr(args, key) is not None and getattr(args, key) != saved[key]]
+def check_resume_options(args, saved, recipe: str, out: Path) -> None:
+    """A clear ValueError naming each option given that differs from the saved run's (it would
+    silently change the model), or that its model does not have."""
+    for option in OPTIONS:
+        if getattr(args, option) is not None:
+            with_cli_value(saved, option, getattr(args, option))  # an option the model lacks fails here
+    differ = [f"{flag(option)} {getattr(args, option)} (the run has {cli_value(saved, option)})"
+              for option in OPTIONS
+              if getattr(args, option) is not None and getattr(args, option) != cli_value(saved, option)]
+    if args.recipe is not None and args.recipe != recipe:
+        differ.append(f"--recipe {args.recipe} (the run has {recipe})")
     if differ:
         raise ValueError(f"--resume would continue {out} with other settings than it was trained with: "
                          f"{', '.join(differ)}. Leave these options out (the run's own are used) or "
                          "choose another --out to train a new model.")
-    resolved = argparse.Namespace(**vars(args))
-    for key, value in saved.items():
-        if getattr(resolved, key) is None:
-            setattr(resolved, key, value)
-    return resolved
 
 
 def test_metrics(trainer, data, batch_size) -> dict:
@@ -219,37 +211,32 @@ def run_train(args, out: Path) -> dict:
     for name in ("epochs", "steps"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
-    settings = notebook_settings(args)
     asked = None
     if args.resume:
         if args.article:
             raise ValueError("--article chooses the recipe of a new run; a resumed run keeps its own "
                              "(leave --article out).")
         state = training.read_state(out)  # no checkpoint: fails before anything is created
-        if state["trainer"] not in trainer_names(args.model):
-            raise ValueError(f"{out} holds a {state['trainer']} run, not {args.model}.")
-        args = resume_settings(args, state, out)
+        settings, recipe = saved_run_settings(state, args.model, out)
+        check_resume_options(args, settings, recipe, out)
         asked = (state.get("sessions") or [{}])[-1].get("to_epoch")  # what the last session aimed for
         if args.epochs is not None and asked is not None and args.epochs != asked:
             print(f"--epochs {args.epochs}: the run was asked for {asked} epochs; it continues to "
                   f"{args.epochs} (state.json records each session).")
-    defaults = default_values(settings)
-    args = argparse.Namespace(**{**vars(args), **{key: defaults.get(key) for key in SETTING_OPTIONS
-                                                  if getattr(args, key) is None}})
-    kwargs = trainer_arguments(args, settings)  # options that do not apply are refused, even on resume
+    else:
+        settings = new_run_settings(args)
     if args.deterministic:
-        runtime.make_deterministic(args.seed)
-    data = load_mnist(args.data, seed=args.seed)
+        runtime.make_deterministic(settings.seed)
+    data = load_mnist(args.data, seed=settings.seed)
     if not args.resume:
-        trainer = trainer_class(args.model, args.recipe)(**kwargs)
-        trainer.compile(learning_rate=args.learning_rate, beta_1=args.beta_1)
+        trainer = settings.build()
 
     def budget(trainer):
-        """Total epochs to train: --epochs, else --steps (or the notebook's) in this data's epochs."""
+        """Total epochs to train: --epochs, else --steps (or the settings') in this data's epochs."""
         if args.epochs or (asked and not args.steps):
             return runtime.epochs_for_run(args.epochs or asked)
         return runtime.epochs_for_run(epochs_for_steps(trainer, data, args.steps or settings.steps,
-                                                       args.batch_size))
+                                                       settings.batch_size))
 
     with checkpoints.locked(checkpoints.check_run_dir(out)):
         checkpoints.remove_leftovers(out)
@@ -266,16 +253,16 @@ def run_train(args, out: Path) -> dict:
         if args.resume and initial_epoch >= epochs:
             print(f"{out} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
         remove_report(out)  # from here on the folder's checkpoint changes: no stale report may stay
-        training.train(trainer, data, epochs, batch_size=args.batch_size, run_dir=out,
+        training.train(trainer, data, epochs, batch_size=settings.batch_size, run_dir=out,
                        initial_epoch=initial_epoch, history=history,
                        tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
         state = training.read_state(out)  # the report describes the saved checkpoint
         metrics = {"model": args.model, "epochs_completed": state["epochs_completed"],
                    "train_seconds": round(state.get("train_seconds", 0.0), 2), "data_source": data.source,
                    "seed": trainer.seed, "num_train": len(data.x_train), "num_test": len(data.x_test),
-                   "batch_size": args.batch_size, "learning_rate": trainer.compile_settings["learning_rate"],
+                   "batch_size": settings.batch_size, "learning_rate": trainer.compile_settings["learning_rate"],
                    "beta_1": trainer.compile_settings["beta_1"],
-                   "sessions": state.get("sessions", []), **test_metrics(trainer, data, args.batch_size)}
+                   "sessions": state.get("sessions", []), **test_metrics(trainer, data, settings.batch_size)}
         return write_report(trainer, data, state["history"], out, metrics)
 
 

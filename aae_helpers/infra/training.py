@@ -22,7 +22,8 @@ from aae_helpers.infra import runtime
 from aae_helpers.infra.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
                                      read_state, save_checkpoint, saved_epochs)
-from aae_helpers.data import IMAGE_SIZE, MnistData
+from aae_helpers.checks import IMAGE_SIZE
+from aae_helpers.data import MnistData
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
            "save_checkpoint", "TrainingDivergedError", "RunFolderInUseError", "SnapshotEachEpoch"]
@@ -226,7 +227,7 @@ class EpochProgress(keras.callbacks.Callback):
 def check_training_data(data) -> None:
     """A clear TypeError/ValueError, before any training, unless `data` is an MnistData whose
     splits hold float images (n, 784) in [0, 1] (no NaN) and one label 0..9 per image."""
-    from aae_helpers.trainers.base import check_images, check_labels
+    from aae_helpers.checks import check_images, check_labels
 
     if not isinstance(data, MnistData):
         raise TypeError(f"data must be an MnistData (from aae.load_mnist()), got {type(data).__name__}.")

@@ -5,13 +5,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from aae_helpers.data import NUM_CLASSES
 from aae_helpers.losses import discriminator_loss, generator_loss, reconstruction_loss
 from aae_helpers.models import HIDDEN_UNITS, build_discriminator
 from aae_helpers.priors import get_prior, sample_prior
 from aae_helpers.trainers.autoencoder import Autoencoder
-from aae_helpers.trainers.base import (check_codes, check_images, check_labels, check_number, in_batches,
-                                       split_batch)
+from aae_helpers.checks import NUM_CLASSES, check_codes, check_images, check_labels, check_number
+from aae_helpers.trainers.base import in_batches, split_batch
 
 
 class AdversarialPhases:
@@ -115,15 +114,16 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
 class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
     """Part 3: the decoder sees [one-hot label, z], so z only has to hold the style.
 
-    discriminator_sees_label=True (not in the article): the discriminator judges (z, label) pairs,
-    a prior sample with the batch's label against a code with its own label. It can only be
-    fooled when the codes of every digit follow the prior, so the code cannot carry the class.
+    discriminator_sees_label=True (notebook 03's model; the article's has False and latent_dim=15):
+    the discriminator judges (z, label) pairs, a prior sample with the batch's label against a code
+    with its own label. It can only be fooled when the codes of every digit follow the prior, so
+    the code cannot carry the class.
     """
 
     decoder_classes = NUM_CLASSES
 
-    def __init__(self, latent_dim=15, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
-                 discriminator_sees_label=False, seed=0, **kwargs):
+    def __init__(self, latent_dim=8, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
+                 discriminator_sees_label=True, seed=0, **kwargs):
         if not isinstance(discriminator_sees_label, (bool, np.bool_)):
             raise ValueError(f"discriminator_sees_label must be True or False, got {discriminator_sees_label!r}.")
         # Set first: the discriminator is built (once, at its width) inside super().__init__.

@@ -4,8 +4,9 @@ import keras
 import tensorflow as tf
 
 from aae_helpers.losses import reconstruction_loss
-from aae_helpers.models import HIDDEN_UNITS, build_decoder, build_encoder, check_hidden_units
-from aae_helpers.trainers.base import Trainer, check_codes, check_images, in_batches, split_batch
+from aae_helpers.checks import check_codes, check_hidden_units, check_images
+from aae_helpers.models import HIDDEN_UNITS, build_decoder, build_encoder
+from aae_helpers.trainers.base import Trainer, in_batches, split_batch
 
 
 @keras.saving.register_keras_serializable(package="aae_helpers")

@@ -1,74 +1,15 @@
 """What every trainer shares: one Adam per phase, loss trackers, batching, saving config."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from aae_helpers.checks import numeric_array
-from aae_helpers.data import IMAGE_SIZE, NUM_CLASSES, MnistData
+from aae_helpers.checks import check_batch_size, check_number
+from aae_helpers.data import MnistData
 from aae_helpers.models import SavesSeedState
 
 PREDICT_BATCH = 2000
 SEED_LIMIT = 2**32
-
-
-def check_number(value, name, minimum=0.0, allow_minimum=False):
-    """float(value), or a clear ValueError unless it is finite and > minimum (>= with allow_minimum)."""
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and math.isfinite(value) and (value >= minimum if allow_minimum else value > minimum))
-    if not ok:
-        bound = f">= {minimum:g}" if allow_minimum else ("positive" if minimum == 0 else f"> {minimum:g}")
-        raise ValueError(f"{name} must be {bound} and finite, got {value!r}.")
-    return float(value)
-
-
-def check_count(value, name):
-    """int(value), or a clear ValueError unless it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def check_images(images, name="images"):
-    """float32 (n, 784) in [0, 1], or a clear ValueError saying what was received."""
-    array = numeric_array(images, name, "(n, 784)")
-    if array.ndim == 3 and array.shape[1:] == (28, 28):
-        array = array.reshape(len(array), IMAGE_SIZE)
-    if array.ndim != 2 or array.shape[1] != IMAGE_SIZE:
-        raise ValueError(f"{name} must have shape (n, 784) or (n, 28, 28), got {np.shape(images)}.")
-    if array.size and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contain NaN or infinite values; expected pixels in [0, 1].")
-    if array.size and (array.min() < 0 or array.max() > 1):
-        raise ValueError(f"{name} must lie in [0, 1], found range [{array.min():g}, {array.max():g}]; "
-                         "divide uint8 pixels by 255.")
-    return array
-
-
-def check_labels(labels, count=None, name="labels"):
-    """int (n,) in 0..9, or a clear ValueError."""
-    array = np.asarray(labels)
-    if array.ndim != 1 or (count is not None and len(array) != count):
-        expected = f"({count},)" if count is not None else "(n,)"
-        raise ValueError(f"{name} must have shape {expected}, got {array.shape}.")
-    if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0
-                       or array.max() >= NUM_CLASSES):
-        raise ValueError(f"{name} must be integers in 0..9, got dtype {array.dtype} "
-                         f"with values {np.unique(array)[:10].tolist()}.")
-    return array.astype(np.int32)
-
-
-def check_codes(z, latent_dim, name="z"):
-    """float32 (n, latent_dim) finite, or a clear ValueError."""
-    array = numeric_array(z, name, f"(n, {latent_dim})")
-    if array.ndim == 1 and array.shape[0] == latent_dim:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[1] != latent_dim:
-        raise ValueError(f"{name} must have shape (n, {latent_dim}), got {np.shape(z)}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return array
 
 
 def in_batches(function, *arrays, batch_size=PREDICT_BATCH):
@@ -79,16 +20,6 @@ def in_batches(function, *arrays, batch_size=PREDICT_BATCH):
         return tuple(np.concatenate([np.asarray(part[i]) for part in outputs])
                      for i in range(len(outputs[0])))
     return np.concatenate([np.asarray(part) for part in outputs])
-
-
-def check_batch_size(batch_size, count):
-    """A clear ValueError unless 1 <= batch_size <= count."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if batch_size > count:
-        raise ValueError(f"batch_size={batch_size} is larger than the {count} training examples; "
-                         f"use a batch size of at most {count}.")
-    return int(batch_size)
 
 
 def epoch_batches(arrays, batch_size, steps, seed, first_epoch=0):

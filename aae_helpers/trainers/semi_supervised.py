@@ -5,16 +5,15 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from aae_helpers.data import NUM_CLASSES, MnistData, labelled_subset
+from aae_helpers.data import MnistData, labelled_subset
 from aae_helpers.losses import (classification_loss, discriminator_loss, generator_loss,
                                 reconstruction_loss)
-from aae_helpers.models import (HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator,
-                                build_encoder, check_hidden_units)
+from aae_helpers.checks import (NUM_CLASSES, check_batch_size, check_codes, check_count, check_hidden_units, check_images,
+                                check_labels, check_number)
+from aae_helpers.models import HIDDEN_UNITS, build_classifier, build_decoder, build_discriminator, build_encoder
 from aae_helpers.priors import sample_prior
 from aae_helpers.trainers.adversarial import AdversarialPhases
-from aae_helpers.trainers.base import (Trainer, check_batch_size, check_codes, check_count, check_images,
-                                       check_labels, check_number, epoch_batches, in_batches,
-                                       split_batch)
+from aae_helpers.trainers.base import Trainer, epoch_batches, in_batches, split_batch
 
 
 def correct(labels, logits):
@@ -26,8 +25,8 @@ def correct(labels, logits):
 class SemiSupervisedAdversarialAutoencoder(AdversarialPhases, Trainer):
     """Encoder heads y (softmax, 10) and z (latent_dim); D_cat on y, D_gauss on z; decoder([y, z]).
 
-    The article's dense 784-1000-1000 networks. style_sees_class and label_swap (not in the
-    article) are notebook 04's additions.
+    The article's dense 784-1000-1000 networks. style_sees_class and label_swap are notebook 04's
+    additions (its model has both; the article's recipe has neither: pass False for both).
     """
 
     phases = ("autoencoder", "discriminator", "generator", "classifier")
@@ -35,7 +34,7 @@ class SemiSupervisedAdversarialAutoencoder(AdversarialPhases, Trainer):
                      "classification_loss", "accuracy")
 
     def __init__(self, latent_dim=10, prior_std=5.0, labels_per_class=100, hidden_units=HIDDEN_UNITS,
-                 style_sees_class=False, label_swap=False, seed=0, **kwargs):
+                 style_sees_class=True, label_swap=True, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         for name, value in (("style_sees_class", style_sees_class), ("label_swap", label_swap)):
             if not isinstance(value, (bool, np.bool_)):

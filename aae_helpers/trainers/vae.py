@@ -5,12 +5,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from aae_helpers.data import NUM_CLASSES
 from aae_helpers.losses import classification_loss, gaussian_kl, gaussian_negative_log_likelihood
-from aae_helpers.models import build_classifier, build_decoder, build_gaussian_encoder, check_hidden_units
+from aae_helpers.checks import NUM_CLASSES, check_codes, check_hidden_units, check_images, check_labels, check_number
+from aae_helpers.models import build_classifier, build_decoder, build_gaussian_encoder
 from aae_helpers.priors import sample_prior
-from aae_helpers.trainers.base import (Trainer, check_codes, check_images, check_labels, check_number,
-                                       in_batches, split_batch)
+from aae_helpers.trainers.base import Trainer, in_batches, split_batch
 from aae_helpers.trainers.semi_supervised import correct
 
 
