@@ -1,9 +1,7 @@
-"""Print benchmarks/README.md's accuracy and quality tables from the saved results in benchmarks/results/.
+"""Print benchmarks/README.md's few-label accuracy table from the saved results in benchmarks/results/.
 
 Usage: .venv/bin/python benchmarks/report.py
-Every number comes from a JSON file a benchmark script wrote; nothing is typed in by hand. Files
-measured before the step budgets of aae_helpers.settings are printed too, marked as such, until
-their re-measured successors replace them in benchmarks/README.md.
+Every number comes from a JSON file a benchmark script wrote; nothing is typed in by hand.
 """
 
 import json
@@ -23,10 +21,7 @@ def seconds_list(values):
 
 # (recipe as the table shows it, results file), in the order of the table
 ACCURACY_FILES = (("notebook", "accuracy-notebook.json"), ("article-steps", "accuracy-article-steps.json"),
-                  ("article (old settings: 15 epochs)", "accuracy-article.json"),
                   ("improved", "accuracy-improved.json"), ("improved", "accuracy-improved-5000-labels.json"))
-QUALITY_FILES = (("Model quality (step budgets)", "model_quality-steps.json"),
-                 ("Model quality (old settings: epoch budgets)", "model_quality.json"))
 
 
 def accuracy_table(results=None):
@@ -52,38 +47,8 @@ def accuracy_table(results=None):
     return "\n".join(lines)
 
 
-def quality_table(result):
-    """Markdown tables of a model_quality.py report: one row per model, then the VAE's test losses."""
-    if result is None:
-        return ""
-    lines = ["| notebook | model | steps (epochs) | test MSE per pixel | MMD² codes vs prior "
-             "| MMD² prior vs prior (reference) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, row in result["models"].items():
-        epochs = row.get("epochs", row["settings"].get("epochs"))   # older reports: settings.epochs
-        # older reports: every model's epoch was one pass over the training digits
-        per_epoch = row.get("steps_per_epoch") or result["data"]["num_train"] // result.get("batch_size", 100)
-        steps = f"{epochs * per_epoch} ({epochs})"
-        match = row.get("prior_match") or {}
-        mmd = f"{match['mmd2_codes_vs_prior']:.4f}" if match else "—"
-        reference = f"{match['mmd2_prior_vs_prior']:.4f}" if match else "—"
-        if name == "autoencoder":
-            mmd += " (no prior; contrast)"
-        lines.append(f"| {row['notebook'][:2]} | {name} | {steps} | "
-                     f"{row['test_mse_per_pixel']:.4f} | {mmd} | {reference} |")
-    vae = result["models"].get("vae", {}).get("evaluate")
-    if vae:
-        lines += ["", "| VAE (05) on the test set | value |", "| --- | --- |"]
-        lines += [f"| {key} | {value:.4f} |" for key, value in vae.items()]
-    return "\n".join(lines)
-
-
 def main():
-    tables = [("Few-label accuracy", accuracy_table())]
-    tables += [(title, quality_table(load(name))) for title, name in QUALITY_FILES]
-    for title, text in tables:
-        if text:
-            print(f"## {title}\n\n{text}\n")
+    print(f"## Few-label accuracy\n\n{accuracy_table()}\n")
 
 
 if __name__ == "__main__":

@@ -102,8 +102,7 @@ def label(recipe, article=False):
 
 def default_output(name, labels=1000, validation=False):
     """benchmarks/results/accuracy-NAME[-N-labels][-validation].json (NAME: see `label`): runs with
-    other label counts or on the validation split never overwrite the 1000-label test results, and
-    accuracy-article.json (the article recipe for 15 epochs, before the step budgets) is kept."""
+    other label counts or on the validation split never overwrite the 1000-label test results."""
     stem = f"accuracy-{name}" + (f"-{labels}-labels" if labels != 1000 else "")
     return HERE / "results" / (stem + ("-validation" if validation else "") + ".json")
 

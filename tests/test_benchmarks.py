@@ -107,8 +107,7 @@ def test_accuracy_results_for_other_settings_or_label_counts_never_overwrite_the
              for labels, validation in ((1000, False), (5000, False), (1000, True), (5000, True))]
     assert names == ["accuracy-improved.json", "accuracy-improved-5000-labels.json",
                      "accuracy-improved-validation.json", "accuracy-improved-5000-labels-validation.json"]
-    # notebook 04's settings and the article's at their step budget; accuracy-article.json (the article
-    # recipe for 15 epochs, measured before the step budgets) is never written by default
+    # notebook 04's settings, the article's at the same step budget, the improved recipe
     labels = [accuracy.label(recipe, article) for recipe, article in
               (("article", False), ("article", True), ("improved", False))]
     assert labels == ["notebook", "article-steps", "improved"]
@@ -184,27 +183,6 @@ def test_full_mnist_training_time_is_the_compilation_plus_the_budgets_steps():
     assert math.isclose(full_mnist_time.training_minutes(30.0, 0.04, 600, 1200), (6.0 + 48.0) / 60)
     # a first epoch faster than the later ones (a noisy machine) adds no negative compilation time
     assert math.isclose(full_mnist_time.training_minutes(20.0, 0.04, 600, 600), 24.0 / 60)
-
-
-def test_model_quality_trains_each_notebooks_step_budget_scaled_and_measures_it(tmp_path, monkeypatch):
-    from aae_helpers.settings import DEFAULTS
-
-    model_quality = benchmark_module("model_quality")
-    monkeypatch.delenv("AAE_FAST", raising=False)          # the script refuses fast mode's shrinking
-    monkeypatch.setattr(model_quality, "RUNS", tmp_path / "runs")
-    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "quality.json"
-    # 0.025 of the autoencoder's 1200 steps: 30 steps, 3 epochs of the 1000 tiny digits
-    assert model_quality.main(["--models", "autoencoder", "--epochs-scale", "0.025", "--data", str(data),
-                               "--out", str(out)]) == 0
-    row = json.loads(out.read_text())["models"]["autoencoder"]
-    assert row["settings"]["options"] == DEFAULTS["autoencoder"].options
-    assert (row["budget_steps"], row["epochs"], row["steps_per_epoch"]) == (30, 3, 10)
-    assert row["timing"]["epochs_completed"] == 3 and (tmp_path / "runs" / "autoencoder-e3").is_dir()
-    assert row["prior_match"]["num_codes"] == 200 and "contrast" in row["prior_match"]["note"]
-    assert 0 < row["test_mse_per_pixel"] < 1
-    assert model_quality.code_prior("autoencoder") == model_quality.code_prior("aae") == ("gaussian", 5.0)
-    assert model_quality.default_output(False, 1.0).name == "model_quality-steps.json"   # not the old file
-    assert model_quality.default_output(False, 0.5).name == "model_quality-steps-scale0.5.json"
 
 
 def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
