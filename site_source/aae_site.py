@@ -261,7 +261,8 @@ def add_run_box(doctree, docname):
 
 
 # ---- outputs ----------------------------------------------------------------------------------
-PYTHON_SOURCE = re.compile(r"^\s*(def|class|@\w)", re.M)
+PYTHON_SOURCE = re.compile(r"^\s*(def \w+\(|class \w+(\(.*\))?:\s*$|@\w|return\b|import \w|from \w+ import\b)", re.M)
+ALIGNED = re.compile(r"\S {3,}\S")      # columns lined up with spaces
 LINKED_WIDTH = 700   # output pictures wider than this are shrunk to the text column: link them to full size
 
 
@@ -273,11 +274,17 @@ def _in_cell_output(node):
     return False
 
 
+def wraps(text):
+    """Whether printed text may wrap: not Python source (its indentation must stay) and not a table
+    (its columns must stay lined up); those scroll sideways in their box instead."""
+    aligned = sum(1 for line in text.splitlines() if ALIGNED.search(line.strip()))
+    return not PYTHON_SOURCE.search(text) and aligned < 2
+
+
 def wrap_text_outputs(doctree):
-    """Printed text wraps at the column's edge instead of scrolling sideways (class aae-wrap), except
-    output that shows Python source, whose indentation must stay as it is."""
+    """Printed text wraps at the column's edge instead of scrolling sideways (class aae-wrap)."""
     for block in doctree.findall(nodes.literal_block):
-        if _in_cell_output(block) and not PYTHON_SOURCE.search(block.astext()):
+        if _in_cell_output(block) and wraps(block.astext()):
             block["classes"].append("aae-wrap")
 
 

@@ -38,6 +38,7 @@ mathjax_path = "mathjax/tex-chtml.js"
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["aae-site.css"]
+html_js_files = ["aae-site.js"]   # display formulas set smaller to fit the column
 html_context = {"default_mode": "light"}   # without it the theme logs "Got invalid theme mode" on every page
 html_theme_options = {
     "home_page_in_toc": True,
