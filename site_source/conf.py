@@ -13,7 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))   # aae_site, the exten
 
 project = "AAE Wizard"
 html_title = "AAE Wizard"
-copyright = "the AAE Wizard authors"
 
 extensions = ["myst_nb", "aae_site"]
 
@@ -48,6 +47,7 @@ html_theme_options = {
     "toc_title": "On this page",
     "show_toc_level": 2,
     "navbar_persistent": [],       # the search field is in the sidebar already
+    "footer_content_items": [],    # no "By Author name not set", no copyright line
 }
 html_show_sourcelink = False
 html_last_updated_fmt = None

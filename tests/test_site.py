@@ -504,3 +504,12 @@ def test_the_checks_catch_a_broken_page(built, browser, tmp_path):
     assert any("not typeset" in problem for problem in checks["math"])
     assert any("no-such-page.html' answers 404" in problem for problem in checks["links"]), checks["links"]
     assert any("no #no-such-anchor" in problem for problem in checks["links"]), checks["links"]
+
+
+def test_readme_and_makefile_say_how_to_build_view_and_publish_it():
+    readme = (ROOT / "README.md").read_text()
+    for words in ("make site", "site/html", "http.server", "copy the folder"):
+        assert words in readme, f"README.md does not say {words!r}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^site: .*\n\t.*site_source/build\.py site\b", makefile, re.M), "no `make site` rule"
+    assert "/site/" in (ROOT / ".gitignore").read_text().split()
