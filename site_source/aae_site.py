@@ -4,6 +4,9 @@
   image and status line), a line naming its controls, and one line on how to run it live: a static
   page cannot run the model, and myst-nb's default would load the widget manager from a CDN.
 - Each notebook page gets a "Run it yourself" box with the two commands.
+- A link to the repository's README.md leads to the landing page; links to other repository files
+  that are not pages (a script, a results file) become downloads of the file (site_source/build.py
+  lays them out beside the pages).
 - MathJax 3 is copied into the site (from the pinned sphinx-mathjax-offline package, which ships
   MathJax 3.2.2), so formulas are typeset with no request leaving the site. Only what tex-chtml.js
   loads, or may load on demand (TeX extensions, the menu, accessibility), is copied.
@@ -17,8 +20,10 @@ from importlib import metadata
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.fileutil import copy_asset
 from sphinx.util.images import get_image_size
 from sphinx.util.osutil import relative_uri
@@ -308,9 +313,45 @@ def link_large_pictures(app, doctree, docname):
         reference += image
 
 
+# ---- links to the repository's README -----------------------------------------------------------
+# The README is not a page of its own: its front door is the landing page (index.md includes it).
+DOC_ALIASES = {"README": "index"}
+
+
+def alias_links(doctree):
+    """A link to README.md (from a notebook: ../README.md) leads to the landing page."""
+    for node in doctree.findall(addnodes.pending_xref):
+        if node.get("refdomain") == "doc" and node.get("reftarget") in DOC_ALIASES:
+            node["reftarget"] = DOC_ALIASES[node["reftarget"]]
+            node["aae_alias"] = True
+
+
+class AliasAnchors(SphinxPostTransform):
+    """A link to a README section that the landing page does not include (README.md#command-line)
+    leads to the top of the landing page. Runs before MyST resolves the links (priority 9)."""
+
+    default_priority = 8
+
+    def run(self, **kwargs):
+        links = [node for node in self.document.findall(addnodes.pending_xref)
+                 if node.get("aae_alias") and node.get("reftargetid")]
+        present = {}
+        for node in links:
+            target = node["reftarget"]
+            if target not in present:
+                present[target] = {name for element in self.env.get_doctree(target).findall(nodes.Element)
+                                   for name in element.get("ids", [])}
+                present[target] |= set(self.env.metadata[target].get("myst_slugs", {}))
+            if node["reftargetid"] not in present[target]:
+                logger.info(f"README.md#{node['reftargetid']} is not on the landing page; the link leads to "
+                            "its top", location=node)
+                node["reftargetid"] = None
+
+
 # ---- hooks ----------------------------------------------------------------------------------
 def on_doctree_read(app, doctree):
     docname = app.env.docname
+    alias_links(doctree)
     if not docname.startswith(NOTEBOOK_FOLDER):
         return
     path = Path(app.env.doc2path(docname))
@@ -334,5 +375,6 @@ def setup(app):
     app.connect("builder-inited", lambda app: check_mathjax(app, app.config))
     app.connect("doctree-read", on_doctree_read)
     app.connect("doctree-resolved", link_large_pictures)
+    app.add_post_transform(AliasAnchors)
     app.connect("build-finished", copy_mathjax)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

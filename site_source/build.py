@@ -10,6 +10,8 @@ OUT/html, OUT/doctrees and OUT/jupyter_execute (myst-nb's pictures); nothing els
 """
 
 import argparse
+import contextlib
+import os
 import shutil
 import sys
 import time
@@ -46,6 +48,22 @@ def stage(source: Path) -> int:
     return count
 
 
+class RepositoryPaths:
+    """A text stream that names the repository's files where Sphinx names their staged copies."""
+
+    def __init__(self, stream, staged: Path):
+        self.stream, self.staged = stream, f"{staged}{os.sep}"
+
+    def write(self, text):
+        return self.stream.write(text.replace(self.staged, ""))
+
+    def flush(self):
+        self.stream.flush()
+
+    def isatty(self):
+        return self.stream.isatty()
+
+
 def folder_size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
@@ -60,7 +78,10 @@ def build(out: Path, verbose: bool = False) -> int:
     stage(out / "source")
     arguments = ["-b", "html", "-W", "--keep-going", "-c", str(CONF_DIR), "-d", str(out / "doctrees"),
                  str(out / "source"), str(out / "html")]
-    status = build_main(arguments if verbose else ["-q"] + arguments)
+    # Warnings name notebooks/01_autoencoder.ipynb, not OUT/source/notebooks/01_autoencoder.ipynb.
+    with contextlib.redirect_stderr(RepositoryPaths(sys.stderr, out / "source")), \
+            contextlib.redirect_stdout(RepositoryPaths(sys.stdout, out / "source")):
+        status = build_main(arguments if verbose else ["-q"] + arguments)
     seconds = time.perf_counter() - started
     if status != 0:
         print(f"site build failed (status {status}) after {seconds:.1f} s", file=sys.stderr)

@@ -462,6 +462,62 @@ def test_landing_page_is_the_readme_front_door(crawl):
     assert len(report["tableImages"]) >= len(NOTEBOOKS) and all(report["tableImages"])
 
 
+LINKS_TO_FILES = ("\n\nLinks: [benchmarks](../benchmarks/README.md#training-speed), [settings](../aae_helpers/settings.py), "
+                  "[results](../benchmarks/results/lessons.json), [commands](../README.md#two-commands), "
+                  "[command line](../README.md#command-line), [next](02_adversarial_autoencoder.ipynb).\n")
+
+
+def test_links_from_a_notebook_to_repository_files_work_on_the_site(tmp_path):
+    """A copy of the repository whose first notebook links to the benchmarks page, a module, a results
+    file and README sections builds (no warning) into links that all lead somewhere on the site."""
+    copy = tmp_path / "repo"
+    for name in ("site_source", "notebooks", "benchmarks", "aae_helpers", "docs"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("runs", "__pycache__", "data"))
+    shutil.copy2(ROOT / "README.md", copy / "README.md")
+    notebook = copy / "notebooks" / "01_autoencoder.ipynb"
+    content = json.loads(notebook.read_text())
+    content["cells"][0]["source"] = "".join(content["cells"][0]["source"]) + LINKS_TO_FILES
+    notebook.write_text(json.dumps(content))
+    done = subprocess.run([sys.executable, str(copy / "site_source" / "build.py"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    html = tmp_path / "out" / "html"
+    page = (html / "notebooks" / "01_autoencoder.html").read_text()
+    found = {}
+    for href, text in re.findall(r'<a [^>]*href="([^"]+)"[^>]*>(?:<span[^>]*>)?([^<]+)<', page):
+        found.setdefault(text, href)
+    assert found["benchmarks"] == "../benchmarks/README.html#training-speed"
+    assert found["commands"] == "../index.html#two-commands"
+    assert found["command line"] == "../index.html"          # a README section the landing page leaves out
+    assert found["next"] == "02_adversarial_autoencoder.html"
+    for name, file in (("settings", "settings.py"), ("results", "lessons.json")):
+        assert found[name].startswith("../_downloads/") and found[name].endswith(file), found[name]
+    for name in ("benchmarks", "settings", "results", "commands", "command line", "next"):
+        href = found[name]
+        target = (html / "notebooks" / href.split("#")[0]).resolve()
+        assert target.is_file(), href
+
+
+def test_search_finds_words_of_the_notebooks_offline(built, browser):
+    """The theme's search runs in the page from the site's own index (no search service)."""
+    context = browser.new_context(viewport=DESKTOP, service_workers="block")
+    errors, outside = [], []
+    with serve(built[0]) as base:
+        try:
+            context.route("**/*", lambda route: route.continue_() if is_local(route.request.url, base)
+                          else (outside.append(route.request.url), route.abort()))
+            page = context.new_page()
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{base}/search.html?q=discriminator", wait_until="load")
+            page.wait_for_selector("#search-results li", timeout=30_000)
+            hits = page.eval_on_selector_all("#search-results li a", "links => links.map((a) => a.href)")
+        finally:
+            context.close()
+    assert not errors and not outside, (errors, outside)
+    assert any("/notebooks/02_adversarial_autoencoder.html" in hit for hit in hits), hits
+
+
 # ---- the checks catch what they are for ---------------------------------------------------------------
 BREAKAGE = """
 <p>$z_1$ left raw</p>
