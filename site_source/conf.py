@@ -30,6 +30,7 @@ nb_ipywidgets_js = {}
 myst_enable_extensions = ["dollarmath", "amsmath", "html_image"]
 myst_heading_anchors = 3
 myst_heading_slug_func = "github"     # the anchors GitHub gives the same headings (README links use them)
+suppress_warnings = ["myst.header"]   # a skipped heading level in a notebook is no reason to fail the build
 
 # MathJax 3 from the site itself (aae_site copies it into _static/mathjax).
 mathjax_path = "mathjax/tex-chtml.js"
@@ -50,4 +51,5 @@ html_theme_options = {
     "footer_content_items": [],    # no "By Author name not set", no copyright line
 }
 html_show_sourcelink = False
+html_use_index = False          # no empty "Index" page (the series has no index entries)
 html_last_updated_fmt = None
