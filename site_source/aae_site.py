@@ -1,8 +1,9 @@
 """Sphinx extension for the AAE Wizard website (site_source/conf.py loads it).
 
-- Each ipywidgets explorer becomes the picture its saved widget state holds (the explorer's last
-  image and status line), a line naming its controls, and one line on how to run it live: a static
-  page cannot run the model, and myst-nb's default would load the widget manager from a CDN.
+- Each ipywidgets explorer becomes a card: its controls, its status line, its stored first view
+  (the static preview the notebook stores in the next cell, or else the picture in the notebook's
+  saved widget state) and one line on how to run it live. A static page cannot run the model, and
+  myst-nb's default would load the widget manager from a CDN.
 - Each notebook page gets a "Run it yourself" box with the two commands.
 - A link to the repository's README.md leads to the landing page; links to other repository files
   that are not pages (a script, a results file) become downloads of the file (site_source/build.py
@@ -22,8 +23,8 @@ from pathlib import Path
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.errors import ExtensionError
-from sphinx.util import logging
 from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util import logging
 from sphinx.util.fileutil import copy_asset
 from sphinx.util.images import get_image_size
 from sphinx.util.osutil import relative_uri
@@ -37,8 +38,7 @@ NOTEBOOK_FOLDER = "notebooks/"
 MATHJAX_PACKAGE = "sphinx-mathjax-offline"
 MATHJAX_MAJOR = "3"    # MathJax 4 fetches its fonts from a CDN: keep 3
 # tex-chtml.js and what it loads by itself or on demand (\require, autoload, the right-click menu)
-MATHJAX_PARTS = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2", "ui", "a11y", "sre",
-                 "adaptors"]
+MATHJAX_PARTS = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2", "ui", "a11y", "sre"]
 
 # The "Run it yourself" box; `x` is set as code.
 RUN_BOX_TEXT = ("This page shows the notebook as it was last run. To run it yourself, change it and use its "
@@ -266,7 +266,8 @@ def add_run_box(doctree, docname):
 
 
 # ---- outputs ----------------------------------------------------------------------------------
-PYTHON_SOURCE = re.compile(r"^\s*(def \w+\(|class \w+(\(.*\))?:\s*$|@\w|return\b|import \w|from \w+ import\b)", re.M)
+PYTHON_SOURCE = re.compile(r"^\s*(def \w+\(|class \w+(\(.*\))?:\s*$|@\w|return\b|import \w|from \w+ import\b)",
+                           re.M)
 ALIGNED = re.compile(r"\S {3,}\S")      # columns lined up with spaces
 LINKED_WIDTH = 700   # output pictures wider than this are shrunk to the text column: link them to full size
 
@@ -366,13 +367,14 @@ def on_doctree_read(app, doctree):
     nb_metadata.get(docname, {}).get("js_files", {}).pop("ipywidgets_state", None)
 
 
-def check_mathjax(app, config):
+def check_mathjax(app):
+    """Fail at the start, not after the build, when MathJax 3 is missing."""
     if app.builder.format == "html":
         mathjax_folder()
 
 
 def setup(app):
-    app.connect("builder-inited", lambda app: check_mathjax(app, app.config))
+    app.connect("builder-inited", check_mathjax)
     app.connect("doctree-read", on_doctree_read)
     app.connect("doctree-resolved", link_large_pictures)
     app.add_post_transform(AliasAnchors)

@@ -147,7 +147,8 @@ SETTLE_JS = """async () => {
 REPORT_JS = """() => {
     const article = document.querySelector('.bd-article') || document.body;
     const prose = article.cloneNode(true);
-    prose.querySelectorAll('pre, code, script, style, textarea, mjx-container, .highlight').forEach((e) => e.remove());
+    prose.querySelectorAll('pre, code, script, style, textarea, mjx-container, .highlight')
+        .forEach((e) => e.remove());
     const nextCell = (card) => {
         const cell = card.closest('.cell');
         const next = cell ? cell.nextElementSibling : null;
@@ -216,7 +217,8 @@ def visit(browser, base, path, viewport, screenshot=None):
         page = context.new_page()
         page.on("console", lambda message: console.append((message.type, message.text)))
         page.on("pageerror", lambda error: console.append(("pageerror", str(error))))
-        page.on("requestfailed", lambda request: failed.append(request.url) if is_local(request.url, base) else None)
+        page.on("requestfailed",
+                lambda request: failed.append(request.url) if is_local(request.url, base) else None)
         page.on("response", lambda response: bad.append((response.url, response.status))
                 if response.status >= 400 else None)
         started = time.perf_counter()
@@ -295,8 +297,9 @@ def math_problems(report):
                      for src in math["script"] if not src.startswith(report["base"] + "/")]
     problems += [f"{report['path']}: formula not typeset: {text!r}" for text in math["untypeset"]]
     problems += [f"{report['path']}: MathJax error: {text!r}" for text in math["errors"]]
-    problems += [f"{report['path']}: raw TeX left in the text: ...{report['prose'][max(0, m.start() - 40):m.end() + 40]!r}..."
-                 for m in RAW_TEX.finditer(report["prose"])]
+    prose = report["prose"]
+    problems += [f"{report['path']}: raw TeX left in the text: ...{prose[max(0, m.start() - 40):m.end() + 40]!r}..."
+                 for m in RAW_TEX.finditer(prose)]
     return problems
 
 
@@ -306,7 +309,8 @@ def layout_problems(report):
 
 
 def widget_problems(report):
-    return [f"{report['path']}: widget text on the page: {text!r}" for text in WIDGET_TEXT if text in report["text"]]
+    return [f"{report['path']}: widget text on the page: {text!r}"
+            for text in WIDGET_TEXT if text in report["text"]]
 
 
 def link_problems(reports, statuses, base):
@@ -462,8 +466,9 @@ def test_landing_page_is_the_readme_front_door(crawl):
     assert len(report["tableImages"]) >= len(NOTEBOOKS) and all(report["tableImages"])
 
 
-LINKS_TO_FILES = ("\n\nLinks: [benchmarks](../benchmarks/README.md#training-speed), [settings](../aae_helpers/settings.py), "
-                  "[results](../benchmarks/results/lessons.json), [commands](../README.md#two-commands), "
+LINKS_TO_FILES = ("\n\nLinks: [benchmarks](../benchmarks/README.md#training-speed), "
+                  "[settings](../aae_helpers/settings.py), [results](../benchmarks/results/lessons.json), "
+                  "[commands](../README.md#two-commands), "
                   "[command line](../README.md#command-line), [next](02_adversarial_autoencoder.ipynb).\n")
 
 
