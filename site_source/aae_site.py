@@ -197,7 +197,11 @@ def explorer_node(model_id, widget_state, notebook, next_cell):
     pointer to the same picture in the next cell, where the notebook stores a static preview) and
     how to run it live. Returns (card, whether a stored picture is shown)."""
     pictures, lines, controls = explorer_parts(model_id, widget_state)
-    shown_below = bool(pictures) and all(data in _pictures_of_cell(next_cell or {}) for data, _ in pictures)
+    below = _pictures_of_cell(next_cell or {})
+    if pictures:       # the next cell shows the very picture the widget state holds
+        shown_below = all(data in below for data, _ in pictures)
+    else:              # no saved widget state: the next cell's preview of the explorer's picture, if any
+        shown_below = bool(below) and ".image" in "".join((next_cell or {}).get("source", ""))
     box = nodes.container(classes=["aae-explorer", "aae-explorer-preview-below" if shown_below
                                    else "aae-explorer-with-picture"])
     title = nodes.paragraph(classes=["aae-explorer-title"])
@@ -223,7 +227,7 @@ def explorer_node(model_id, widget_state, notebook, next_cell):
     live += nodes.literal(text=notebook)
     live += nodes.Text(" in JupyterLab and run its cells.")
     box += live
-    return box, bool(pictures)
+    return box, bool(pictures) or shown_below
 
 
 def replace_explorers(app, doctree, docname, notebook_json):
@@ -238,8 +242,9 @@ def replace_explorers(app, doctree, docname, notebook_json):
         next_cell = cells[index + 1] if index is not None and index + 1 < len(cells) else None
         box, has_picture = explorer_node(model_id, widget_state, notebook, next_cell)
         if not has_picture:
-            logger.warning(f"{notebook}: the explorer {model_id} has no stored picture in the notebook's "
-                           "widget state; run the notebook in JupyterLab and save it with its widget state",
+            logger.warning(f"{notebook}: the explorer {model_id} has no stored picture: neither the "
+                           "notebook's saved widget state nor a preview in the next cell (Image(explorer.image"
+                           ".value)); run the notebook in JupyterLab and save it with its widget state",
                            location=raw)
         raw.replace_self(box)
 
