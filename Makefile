@@ -18,11 +18,12 @@ PARALLEL := -n $(WORKERS) --dist loadfile
 # JupyterLab refuses to run as root (common on servers and in containers) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks bench lessons bench-accuracy install lock clean-runs help
+.PHONY: lab test unit notebooks site bench lessons bench-accuracy install lock clean-runs help
 
 help:
 	@echo "make lab    - set up .venv if needed and start JupyterLab on notebooks/"
 	@echo "make test   - set up .venv if needed, run unit tests and every notebook (fast mode)"
+	@echo "make site   - build the series as a static website into site/html (stored outputs, offline)"
 	@echo "make lock   - refresh constraints.txt: newest allowed releases, in a fresh venv, kept only if the tests pass"
 	@echo "make bench  - training speed: Keras Adam against the opt-in XLA Adam, and full-MNIST training times (~25 min)"
 	@echo "make lessons - every notebook's lesson number (label control, class probe, MMD, accuracy), 2 seeds (~1 hour)"
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11+ is needed, found %d.%d; set PYTHON=python3.11 (or newer)" % v[:2])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[notebooks,test,site]"
 	@touch $(STAMP)
 
 lab: $(STAMP)
@@ -54,6 +55,10 @@ notebooks: $(STAMP)
 	rm -rf notebooks/runs/fast
 	AAE_FAST=1 AAE_OFFLINE=1 $(BIN)/python -m pytest $(PARALLEL) notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# The website: every notebook as stored (nothing is run), into site/html; see site_source/build.py.
+site: $(STAMP)
+	$(BIN)/python site_source/build.py site
+
 # Refresh the lock: install the newest releases pyproject.toml allows into a fresh environment,
 # run the whole suite there (unit tests and notebooks), and only if it passes write their exact
 # versions to constraints.txt (the project itself left out). Commit the new constraints.txt.
@@ -61,7 +66,7 @@ lock:
 	rm -rf $(LOCK_VENV) notebooks/runs/fast
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[notebooks,test]"
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[notebooks,test,site]"
 	AAE_FAST=1 AAE_OFFLINE=1 $(LOCK_VENV)/bin/python -m pytest $(PARALLEL) tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 	$(LOCK_VENV)/bin/python -c 'import platform; print(f"# The exact versions `make test` passed with (Python {platform.python_version()}, {platform.system()} {platform.machine()}).\n# `make lab` and `make test` install them (pip -c); refresh with `make lock`, not by hand.")' > $(LOCK).new
 	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable >> $(LOCK).new
