@@ -147,8 +147,9 @@ def plot_style_grid(images, row_labels=None):
     return fig
 
 
-def plot_digit_rows(rows, row_labels):
-    """One row of 10 digits per entry (e.g. per epoch). rows: (num_rows, 10, 784)."""
+def plot_digit_rows(rows, row_labels, xlabel="digit fed to the decoder"):
+    """One row of 10 digits per entry (e.g. per epoch). rows: (num_rows, 10, 784); `xlabel` says
+    what the columns 0..9 are (e.g. "style" when each column keeps one style)."""
     rows = np.asarray(rows, dtype=np.float32)
     if rows.ndim != 3 or rows.shape[1:] != (NUM_CLASSES, IMAGE_SIZE):
         raise ValueError(f"rows must have shape (num_rows, 10, 784), got {rows.shape}.")
@@ -157,6 +158,7 @@ def plot_digit_rows(rows, row_labels):
     fig, axes = _subplots(figsize=(6.5, 0.6 * len(rows) + 0.5))
     _show_tiled(axes[0, 0], rows.reshape(-1, IMAGE_SIZE), len(rows), NUM_CLASSES, row_labels,
                 list(range(NUM_CLASSES)))
+    axes[0, 0].set_xlabel(xlabel)
     return fig
 
 
@@ -210,8 +212,8 @@ def plot_codes_vs_prior(codes, prior_samples, labels=None):
     fig, axes = _subplots(2, 2, figsize=(9.0, 7.5), gridspec_kw={"height_ratios": [2, 1]})
     code_ax, prior_ax = axes[0]
     points = _scatter_codes(code_ax, codes, None if labels is None else _as_labels(labels, len(codes)))
-    if labels is not None:
-        _class_colorbar(fig, points, code_ax)
+    if labels is not None:  # at the right of both panels, clear of the prior panel's axis label
+        _class_colorbar(fig, points, axes[0].tolist())
     prior_ax.scatter(prior_samples[:, 0], prior_samples[:, 1], s=4, color=PRIOR_COLOUR, alpha=0.5,
                      linewidths=0)
     limit = 1.05 * float(np.max(np.abs(np.concatenate([codes[:, :2], prior_samples[:, :2]]))))
@@ -224,7 +226,7 @@ def plot_codes_vs_prior(codes, prior_samples, labels=None):
         _overlaid_histogram(ax, codes[:, dim], prior_samples[:, dim], dim)
     axes[1, 0].legend(fontsize=8)
     dims = "" if codes.shape[1] == 2 else f" (first 2 of {codes.shape[1]} dims)"
-    fig.suptitle(f"encoder codes vs prior samples{dims}: they should match and be centred at 0")
+    fig.suptitle(f"encoder codes vs prior samples{dims}: the codes should take the prior's shape")
     return fig
 
 

@@ -81,6 +81,16 @@ def measure(trainer, name, images, labels, reader) -> dict:
         bandwidths = aae.median_bandwidths(prior)
         result["mmd2_codes_vs_prior"] = aae.mmd(codes, prior, bandwidths)
         result["mmd2_prior_vs_prior"] = aae.mmd(reference, prior, bandwidths)
+        # the AAE as a generator: which digits 1,000 prior samples decode to, and whether the
+        # digits survive the 2-D code at all (reconstructions read as their own digit)
+        drawn = aae.read_digits(reader, trainer.generate(1000, seed=0)).argmax(1)
+        shares = np.bincount(drawn, minlength=10) / len(drawn)
+        result["sample_share_min"] = float(shares.min())
+        result["sample_share_per_digit"] = [round(float(share), 3) for share in shares]
+        read_back = aae.read_digits(reader, reconstructions).argmax(1)
+        result["reconstructions_read_right"] = float(np.mean(read_back == labels))
+        result["reconstructions_read_right_per_digit"] = [
+            round(float(np.mean(read_back[labels == digit] == digit)), 3) for digit in range(10)]
     if callable(getattr(trainer, "sample_styles", None)):
         control = aae.label_control(trainer, reader)
         result["label_control"] = control.score

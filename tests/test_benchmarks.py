@@ -191,3 +191,25 @@ def test_full_mnist_time_refuses_impossible_sizes(tmp_path):
     assert result.returncode == 2 and "--images must be at least one batch (100), got 50" in result.stderr
     result = run_benchmark("full_mnist_time.py", "--timed-epochs", "1", "--data", str(data))
     assert result.returncode == 2 and "--timed-epochs must be at least 2" in result.stderr
+
+
+def test_lessons_measures_the_aae_as_a_generator(tmp_path, monkeypatch):
+    """lessons.py trains each model for its (here: 20) steps and reports its lesson numbers; for
+    notebook 02's AAE, which digits its prior samples decode to and whether digits survive its code."""
+    import aae_helpers as aae
+
+    lessons = benchmark_module("lessons")
+    monkeypatch.delenv("AAE_FAST", raising=False)          # the script refuses fast mode's shrinking
+    monkeypatch.setattr(lessons, "ROOT", tmp_path)          # the reader's cache
+    reader = aae.digit_reader                               # a quick reader: the numbers' shape is tested here
+    monkeypatch.setattr(aae, "digit_reader", lambda data, run_dir=None: reader(data, run_dir, steps=20, verbose=False))
+    data, out = tiny_eval_set(tmp_path / "tiny.npz"), tmp_path / "lessons.json"
+    assert lessons.main(["--models", "aae", "--seeds", "0", "--steps", "20", "--data", str(data),
+                         "--out", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["steps"] == 20 and run["model"] == "aae"
+    shares = run["sample_share_per_digit"]
+    assert len(shares) == 10 and math.isclose(sum(shares), 1.0, abs_tol=0.01)
+    assert run["sample_share_min"] == min(shares)
+    assert 0 <= run["reconstructions_read_right"] <= 1 and len(run["reconstructions_read_right_per_digit"]) == 10
+    assert {"mse", "mmd2_codes_vs_prior", "mmd2_prior_vs_prior"} <= set(run)

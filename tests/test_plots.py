@@ -93,6 +93,8 @@ def test_plot_digit_rows_one_row_per_label():
     fig = plots.plot_digit_rows(rows, [f"epoch {i}" for i in (1, 2, 3)])
     (ax,) = fig.axes
     assert ax.images[0].get_array().shape == (84, 280)
+    assert ax.get_xlabel() == "digit fed to the decoder"
+    assert plots.plot_digit_rows(rows, ["a", "b", "c"], xlabel="style").axes[0].get_xlabel() == "style"
     np.testing.assert_allclose(ax.images[0].get_array()[56:, 28:56], rows[2, 1].reshape(28, 28))
     assert_finite(fig)
     with pytest.raises(ValueError, match=r"\(num_rows, 10, 784\)"):
@@ -147,10 +149,18 @@ def test_plot_codes_vs_prior_side_by_side_on_shared_limits():
     assert len(fig.axes) == 4
     code_ax, prior_ax = fig.axes[:2]
     assert code_ax.get_xlim() == prior_ax.get_xlim() == code_ax.get_ylim()
-    assert "centred at 0" in fig.get_suptitle()
+    assert "prior's shape" in fig.get_suptitle() and "centred" not in fig.get_suptitle()  # a swiss roll is not
     assert_finite(fig)
     fig = plots.plot_codes_vs_prior(codes, prior, labels=np.arange(200) % 10)
     assert len(fig.axes) == 5                                   # plus the digit colorbar
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)                                           # lay out, as when it is shown
+    colorbar, prior_ax = fig.axes[-1], fig.axes[1]
+    bar_box = colorbar.get_tightbbox(renderer)
+    # the bar sits right of both panels, not between them, where its label met the prior panel's z[1]
+    assert bar_box.x0 >= prior_ax.get_tightbbox(renderer).x1
 
 
 def test_plot_latent_grid_one_batched_call_in_the_right_orientation():

@@ -72,3 +72,10 @@ def test_snapshots_every_few_epochs_are_saved_and_a_resume_redraws_only_the_rest
     training.fit_or_load(trainer, tiny_data, 7, tmp_path / "run", batch_size=50, verbose=0, callbacks=[again])
     epochs, images = aae.SnapshotEachEpoch.load(path)
     assert epochs.tolist() == [2, 4, 5, 6, 7] and images.shape == (5, 3, 784)
+    # `at` adds early epochs to `every`'s (epoch numbers count from 1)
+    early = aae.SnapshotEachEpoch(digits=[0], z=z[:1], path=tmp_path / "early.npz", every=4, at=(1, 2))
+    training.fit_or_load(trainer, tiny_data, 5, tmp_path / "early-run", batch_size=50, verbose=0,
+                         callbacks=[early])
+    assert aae.SnapshotEachEpoch.load(tmp_path / "early.npz")[0].tolist() == [1, 2, 4, 5]
+    with pytest.raises(ValueError, match="every epoch number in at must be a positive integer"):
+        aae.SnapshotEachEpoch(digits=[0], z=z[:1], at=(0,))

@@ -22,7 +22,7 @@ from aae_helpers.infra import runtime
 from aae_helpers.infra.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
                                      read_state, save_checkpoint, saved_epochs)
-from aae_helpers.checks import IMAGE_SIZE
+from aae_helpers.checks import IMAGE_SIZE, check_count
 from aae_helpers.data import MnistData
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
@@ -320,16 +320,18 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
 
 
 class SnapshotEachEpoch(keras.callbacks.Callback):
-    """Every `every` epochs, draw `trainer.generate(digits, z=z)` and keep it.
+    """Every `every` epochs, at the epoch numbers in `at` and at the last epoch, draw
+    `trainer.generate(digits, z=z)` and keep it (`at`: e.g. the first epochs, where most is learned).
 
     `epochs` (k,) holds the epoch numbers drawn and `snapshots` (k, len(digits), 784) the images;
     with `path` both are also saved there (npz, atomically), so a reloaded run can still show them.
     """
 
-    def __init__(self, digits, z, path=None, every=1):
+    def __init__(self, digits, z, path=None, every=1, at=()):
         super().__init__()
         self.digits, self.z, self.path = np.asarray(digits), np.asarray(z, dtype=np.float32), path
-        self.every = int(every)
+        self.every = check_count(every, "every")
+        self.at = {check_count(epoch, "every epoch number in at") for epoch in at}
         self.epochs, self.snapshots = self.load(path) if path is not None else self.load(None)
 
     @staticmethod
@@ -345,7 +347,7 @@ class SnapshotEachEpoch(keras.callbacks.Callback):
             self.epochs, self.snapshots = self.load(None)
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every and epoch + 1 != self.params.get("epochs"):
+        if (epoch + 1) % self.every and epoch + 1 not in self.at and epoch + 1 != self.params.get("epochs"):
             return
         images = self.model.generate(self.digits, z=self.z).astype(np.float32)
         kept = self.epochs <= epoch  # a resumed run redraws what came after its checkpoint
