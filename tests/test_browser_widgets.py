@@ -58,14 +58,6 @@ NOTEBOOKS_WITH_EXPLORERS = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"
 
 # ---- fixtures: each cleans up in `finally`, whatever the test did --------------------------
 @pytest.fixture(scope="module")
-def chromium():
-    path, why = support.ensure_chromium()
-    if path is None:
-        pytest.skip(f"Debian's chromium cannot be installed here, so there is no browser to test in: {why}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def lab(chromium, tmp_path_factory):
     """JupyterLab on a copy of notebooks/ (conftest.notebook_checkout): what the kernels train goes
     to the copy's runs/, never to notebooks/runs/ that `make test`'s notebook run uses."""

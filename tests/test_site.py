@@ -94,14 +94,6 @@ def serve(folder):
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    path, why = support.ensure_chromium()
-    if path is None:
-        pytest.skip(f"Debian's chromium cannot be installed here, so there is no browser to test in: {why}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def browser(chromium):
     from playwright.sync_api import sync_playwright
 
