@@ -80,6 +80,8 @@ def test_resume_continues_to_the_total_epoch_count(digits_npz, tmp_path, monkeyp
     (["train", "autoencoder", "--prior", "uniform"], "--prior does not apply to autoencoder"),
     (["train", "autoencoder", "--data", "/no/such/file.npz"], "does not exist"),
     (["train", "autoencoder", "--resume"], "no checkpoint"),
+    (["train", "autoencoder", "--save-every", "-1"], "--save-every must be a number of seconds >= 0, got -1.0"),
+    (["train", "autoencoder", "--save-every", "nan"], "--save-every must be a number of seconds >= 0, got nan"),
 ])
 def test_wrong_arguments_exit_2_with_one_line(args, message, digits_npz, tmp_path, capsys):
     if "--data" not in args:

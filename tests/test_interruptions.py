@@ -121,7 +121,7 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_run(tmp_path):
     data = write_npz(tmp_path / "digits.npz", 2000, 200)  # 20 batches of 100: seconds per epoch
     out, log = tmp_path / "run", tmp_path / "first.log"
     with open(log, "w") as handle:
-        first = subprocess.Popen(aae_command("aae", "--data", data, "--epochs", 4, "--out", out),
+        first = subprocess.Popen(aae_command("aae", "--data", data, "--epochs", 4, "--out", out, "--save-every", 0),
                                  stdout=handle, stderr=subprocess.STDOUT, env=cli_env())
     try:
         deadline = time.monotonic() + 500
@@ -255,7 +255,7 @@ def test_ctrl_c_while_tensorflow_starts_exits_130_with_one_line(tmp_path):
 def test_ctrl_c_mid_epoch_exits_130_and_writes_no_report(tmp_path):
     data = write_npz(tmp_path / "digits.npz", 2000, 200)
     out = tmp_path / "run"
-    process = start_cli(["aae", "--data", data, "--epochs", 4, "--out", out], tmp_path / "log")
+    process = start_cli(["aae", "--data", data, "--epochs", 4, "--out", out, "--save-every", 0], tmp_path / "log")
     try:
         deadline = time.monotonic() + 500
         one = _wait_for_epoch(out, 1, process, tmp_path / "log", deadline)
@@ -287,7 +287,8 @@ def test_ctrl_c_during_a_save_finishes_the_save_first(tmp_path):
     first = subprocess.run(aae_command(*args, "--epochs", 1), capture_output=True, text=True, env=cli_env(),
                            timeout=500)
     assert first.returncode == 0 and (out / "metrics.json").is_file(), first.stderr[-3000:]
-    process = start_cli([*args, "--epochs", 3, "--resume"], tmp_path / "log", slow_step="save", marker=marker)
+    process = start_cli([*args, "--epochs", 3, "--resume", "--save-every", 0], tmp_path / "log", slow_step="save",
+                        marker=marker)
     try:
         wait_for(marker, process)
         assert [p.name for p in out.iterdir() if p.name.startswith(".tmp-")]  # caught in the middle
@@ -406,7 +407,7 @@ def test_a_full_disk_leaves_no_half_file_and_never_blocks_a_resume(tmp_path, mon
     monkeypatch.setenv("AAE_FAST", "1")
     data = write_npz(tmp_path / "digits.npz", 200, 100)
     out = tmp_path / "run"
-    args = ["train", "autoencoder", "--data", str(data), "--epochs", "2", "--out", str(out)]
+    args = ["train", "autoencoder", "--data", str(data), "--epochs", "2", "--out", str(out), "--save-every", "0"]
     real_save = keras.Model.save
 
     def save_then_fill_the_disk(self, path, *rest, **kwargs):  # epoch 2's model is cut short
@@ -530,6 +531,50 @@ def test_ctrl_c_mid_epoch_keeps_what_was_learned(tiny_data, tmp_path, capsys):
     again, full = training.fit_or_load(fresh, tiny_data, 2, tmp_path, batch_size=50, verbose=0)
     assert "Resuming the run" in capsys.readouterr().out
     assert len(full["reconstruction_loss"]) == 2 and full["reconstruction_loss"][0] == history["reconstruction_loss"][0]
+
+
+class Saves:
+    """Record the epoch of every checkpoint training.train saves."""
+
+    def __init__(self, monkeypatch):
+        self.epochs = []
+        real = training.save_checkpoint
+
+        def save(trainer, run_dir, history, epochs_completed, extra=None):
+            self.epochs.append(epochs_completed)
+            assert all(len(values) == epochs_completed for values in history.values())
+            return real(trainer, run_dir, history, epochs_completed, extra)
+        monkeypatch.setattr(training, "save_checkpoint", save)
+
+
+@pytest.mark.parametrize("save_every, saved", [(0, [1, 2, 3, 4]), (1e9, [4])])
+def test_checkpoints_are_saved_every_save_every_seconds_and_after_the_last_epoch(save_every, saved, tiny_data,
+                                                                                tmp_path, monkeypatch):
+    saves = Saves(monkeypatch)
+    training.train(aae.Autoencoder(hidden_units=SMALL, seed=3), tiny_data, 4, batch_size=50, run_dir=tmp_path,
+                   verbose=0, save_every=save_every)
+    assert saves.epochs == saved and training.read_state(tmp_path)["epochs_completed"] == 4
+
+
+def test_ctrl_c_saves_the_last_finished_epoch_that_was_not_saved_yet(tiny_data, tmp_path, monkeypatch):
+    """Epochs 1 and 2 live only in memory (no save due yet); Ctrl-C in epoch 3 saves epoch 2 exactly
+    as it ended, and the trainer keeps what it learned in epoch 3."""
+    saves, ctrl_c = Saves(monkeypatch), CtrlC(epoch=2, batch=5)
+    trainer = aae.AdversarialAutoencoder(hidden_units=SMALL, seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(trainer, tiny_data, 5, batch_size=50, run_dir=tmp_path, verbose=0, save_every=1e9,
+                       callbacks=[ctrl_c])
+    assert saves.epochs == [2]
+    saved, state = training.load_checkpoint(tmp_path)
+    assert state["epochs_completed"] == 2
+    assert same_weights(weights(saved), ctrl_c.epoch_end_weights[1])
+    assert not same_weights(weights(trainer), ctrl_c.epoch_end_weights[1])
+
+
+def test_a_negative_save_interval_is_refused(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="save_every must be >= 0 and finite, got -1"):
+        training.train(aae.Autoencoder(hidden_units=SMALL), tiny_data, 1, run_dir=tmp_path, verbose=0,
+                       save_every=-1)
 
 
 def test_ctrl_c_in_a_script_stops_it(tiny_data, tmp_path):

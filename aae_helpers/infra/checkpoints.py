@@ -29,6 +29,7 @@ __all__ = ["STATE_FILE", "RunFolderInUseError", "model_file_name", "check_run_di
            "atomic_path", "write_atomically", "sigint_held", "save_checkpoint", "read_state",
            "load_checkpoint", "load_trainer", "check_no_foreign_models", "remove_leftovers", "saved_epochs"]
 
+SAVE_EVERY = 30.0  # seconds of training between checkpoints (training.train saves the last epoch too)
 STATE_FILE = "state.json"
 MODEL_FILE = re.compile(r"model-epoch(\d{4,})\.keras")
 MAX_EPOCHS = 10**6

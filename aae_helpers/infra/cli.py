@@ -14,6 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
+from aae_helpers.infra.checkpoints import SAVE_EVERY  # no TensorFlow import
+
 USAGE_MODELS = "autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae"
 
 
@@ -63,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "settings given must match them")
     train.add_argument("--deterministic", action="store_true",
                        help="TensorFlow op determinism: the same --seed gives identical numbers")
+    train.add_argument("--save-every", type=float, default=SAVE_EVERY, metavar="SECONDS",
+                       help="save a checkpoint after the first epoch that ends SECONDS after the last "
+                            f"one, and after the last epoch (default {SAVE_EVERY:g}; 0: every epoch)")
     train.add_argument("--tensorboard", action="store_true",
                        help="also log losses, code histograms and images to OUT/tensorboard")
     return parser
@@ -211,6 +216,9 @@ def run_train(args, out: Path) -> dict:
     for name in ("epochs", "steps"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
+    if not 0 <= args.save_every < float("inf"):
+        raise ValueError(f"--save-every must be a number of seconds >= 0, got {args.save_every}; "
+                         "0 saves every epoch.")
     asked = None
     if args.resume:
         if args.article:
@@ -255,7 +263,8 @@ def run_train(args, out: Path) -> dict:
         remove_report(out)  # from here on the folder's checkpoint changes: no stale report may stay
         training.train(trainer, data, epochs, batch_size=settings.batch_size, run_dir=out,
                        initial_epoch=initial_epoch, history=history,
-                       tensorboard_dir=out / "tensorboard" if args.tensorboard else None)
+                       tensorboard_dir=out / "tensorboard" if args.tensorboard else None,
+                       save_every=args.save_every)
         state = training.read_state(out)  # the report describes the saved checkpoint
         metrics = {"model": args.model, "epochs_completed": state["epochs_completed"],
                    "train_seconds": round(state.get("train_seconds", 0.0), 2), "data_source": data.source,

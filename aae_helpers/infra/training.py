@@ -19,10 +19,10 @@ import numpy as np
 
 from aae_helpers.extras import speed
 from aae_helpers.infra import runtime
-from aae_helpers.infra.checkpoints import (STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
+from aae_helpers.infra.checkpoints import (SAVE_EVERY, STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
                                      check_run_dir, load_checkpoint, load_trainer, locked, plain,
-                                     read_state, save_checkpoint, saved_epochs)
-from aae_helpers.checks import IMAGE_SIZE, check_count
+                                     read_state, save_checkpoint, saved_epochs, sigint_held)
+from aae_helpers.checks import IMAGE_SIZE, check_count, check_number
 from aae_helpers.data import MnistData
 
 __all__ = ["fit_or_load", "train", "resume", "run_folder", "load_trainer", "load_checkpoint",
@@ -93,28 +93,38 @@ def _finite(array) -> bool:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch, check that training has not diverged, then save a checkpoint.
+    """After every epoch, check that training has not diverged; save a checkpoint every
+    `save_every` seconds of training, after the last epoch, and when training stops.
 
     Checked: the epoch's logged losses, every model variable, every optimizer variable, and the
     codes and class probabilities of `probe_images` (n, 784). A loss can stay finite while the
     weights have become NaN, so all four are looked at. If anything is NaN or infinite, every
     model and optimizer variable (Adam's moments and step counters included) is assigned back
-    its value at the end of the last good epoch (or at the start), nothing is saved, and
-    training stops; `diverged` then says what went wrong. The trainer can train on from there,
-    e.g. after lowering the learning rate.
+    its value at the end of the last good epoch (or at the start), that epoch is saved if it was
+    not yet, and training stops; `diverged` then says what went wrong. The trainer can train on
+    from there, e.g. after lowering the learning rate.
+
+    Saving a large model takes a few tenths of a second, longer than a small model's epoch, so
+    epochs between saves are kept in memory only (save_every=0 saves each one). Ctrl-C saves the
+    last finished epoch first (`save_last_good`): only a killed process loses up to `save_every`
+    seconds of training.
     """
 
-    def __init__(self, run_dir, history: dict, probe_images, record: dict | None = None):
+    def __init__(self, run_dir, history: dict, probe_images, record: dict | None = None,
+                 initial_epoch: int = 0, save_every: float = 0.0):
         super().__init__()
         self.run_dir, self.history, self.probe_images = run_dir, history, probe_images
         self.record = dict(record or {})
         self.seconds_before = self.record.pop("train_seconds", 0.0)
-        self.variables, self.good_values, self.diverged, self.started = [], [], None, None
+        self.save_every = check_number(save_every, "save_every", allow_minimum=True)
+        self.variables, self.diverged, self.started = [], None, None
+        self.good = (initial_epoch, [])  # (epochs completed, the values then), replaced in one step
+        self.saved_epoch, self.saved_at = initial_epoch, None
 
     def on_train_begin(self, logs=None):
         self.variables = training_variables(self.model)
-        self.good_values = [variable.numpy().copy() for variable in self.variables]
-        self.started = time.perf_counter()
+        self.good = (self.good[0], [variable.numpy().copy() for variable in self.variables])
+        self.started = self.saved_at = time.perf_counter()
 
     def problem(self, logs: dict, values: list) -> str | None:
         """What became NaN or infinite in this epoch, in words; None when all is finite.
@@ -137,18 +147,48 @@ class EpochCheckpoint(keras.callbacks.Callback):
         values = [variable.numpy().copy() for variable in self.variables]  # copies: training goes on
         problem = self.problem(logs, values)
         if problem:
-            for variable, value in zip(self.variables, self.good_values):
+            for variable, value in zip(self.variables, self.good[1]):
                 variable.assign(value)
             self.diverged = (epoch + 1, problem)
             self.model.stop_training = True
+            self.save()  # the restored epoch, if it was not saved yet
             return
-        self.good_values = values
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        if self.run_dir is not None:
-            seconds = self.seconds_before + time.perf_counter() - self.started
-            save_checkpoint(self.model, self.run_dir, self.history, epoch + 1,
-                            {**self.record, "train_seconds": round(seconds, 3)})
+        self.good = (epoch + 1, values)
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if last or time.perf_counter() - self.saved_at >= self.save_every:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        self.save()  # training stopped early (a callback's stop_training): keep its last epoch
+
+    def save(self):
+        """Save the last good epoch (the trainer holds it) unless it is saved already."""
+        epoch = self.good[0]
+        if self.run_dir is None or epoch <= self.saved_epoch:
+            return
+        seconds = self.seconds_before + time.perf_counter() - self.started
+        history = {key: values[:epoch] for key, values in self.history.items()}  # lists run from epoch 1
+        save_checkpoint(self.model, self.run_dir, history, epoch,
+                        {**self.record, "train_seconds": round(seconds, 3)})
+        self.saved_epoch, self.saved_at = epoch, time.perf_counter()
+
+    def save_last_good(self):
+        """After Ctrl-C mid-epoch: save the last finished epoch if it is not saved yet, and give
+        the trainer back what it learned since. Ctrl-C is held until both are done."""
+        epoch, values = self.good
+        if self.run_dir is None or epoch <= self.saved_epoch:
+            return
+        with sigint_held():
+            now = [variable.numpy().copy() for variable in self.variables]
+            try:
+                for variable, value in zip(self.variables, values):
+                    variable.assign(value)
+                self.save()
+            finally:
+                for variable, value in zip(self.variables, now):
+                    variable.assign(value)
 
     def error(self) -> TrainingDivergedError:
         epoch, problem = self.diverged
@@ -268,17 +308,19 @@ def _run_record(data, batch_size, initial_epoch, epochs, previous) -> dict:
 
 def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_dir=None,
           initial_epoch: int = 0, history: dict | None = None, verbose="epochs", callbacks=(),
-          tensorboard_dir=None):
-    """Fit `trainer` on `data` up to `epochs` in total, checkpointing into `run_dir`.
+          tensorboard_dir=None, save_every: float = SAVE_EVERY):
+    """Fit `trainer` on `data` up to `epochs` in total, checkpointing into `run_dir` after the
+    first epoch that ends `save_every` seconds after the last save, and after the last epoch.
 
     With `tensorboard_dir`, also log losses, code histograms and image grids there.
 
     Returns the full history (dict of per-epoch lists, including earlier epochs
     when resuming). Training that diverges is rolled back to its last good epoch and
     raises TrainingDivergedError (see EpochCheckpoint). Ctrl-C raises KeyboardInterrupt as
-    usual: the trainer keeps what it learned, and `run_dir` holds the last epoch whose save
-    finished (a save under way is completed first). `run_dir` is locked while training, so a
-    second process cannot train into it at the same time.
+    usual, after the last finished epoch is saved: the trainer keeps what it learned, and
+    `run_dir` holds that epoch (a save under way is completed first). A killed process leaves
+    the last save, at most `save_every` seconds of training old. `run_dir` is locked while
+    training, so a second process cannot train into it at the same time.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
@@ -297,7 +339,8 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
             previous = read_state(run_dir) if (run_dir / STATE_FILE).is_file() else None
             check_no_foreign_models(run_dir, initial_epoch + 1, epochs)
             record = _run_record(data, batch_size, initial_epoch, epochs, previous if initial_epoch else None)
-        checkpoint = EpochCheckpoint(run_dir, history, data.x_test[:PROBE_SIZE], record)
+        checkpoint = EpochCheckpoint(run_dir, history, data.x_test[:PROBE_SIZE], record, initial_epoch,
+                                     save_every)
         progress = [EpochProgress(epochs, initial_epoch)] if verbose == "epochs" else []
         if tensorboard_dir is not None:
             from aae_helpers.infra.tensorboard import TensorBoardLogger
@@ -309,11 +352,15 @@ def train(trainer, data: MnistData, epochs: int, *, batch_size: int = 100, run_d
         if trainer.steps_per_execution != (per_call := steps_per_call(steps)):  # Keras rebuilds its functions
             trainer.steps_per_execution = per_call
             trainer.train_function = trainer.test_function = trainer.predict_function = None
-        trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=steps, shuffle=False,
-                    validation_data=trainer.evaluation_data(data), validation_batch_size=batch_size,
-                    verbose=0 if verbose == "epochs" else verbose,
-                    callbacks=[checkpoint, *progress, *callbacks])
+        try:
+            trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps, shuffle=False,
+                        validation_data=trainer.evaluation_data(data), validation_batch_size=batch_size,
+                        verbose=0 if verbose == "epochs" else verbose,
+                        callbacks=[checkpoint, *progress, *callbacks])
+        except KeyboardInterrupt:
+            checkpoint.save_last_good()
+            raise
     if checkpoint.diverged is not None:
         raise checkpoint.error()
     return history
@@ -368,15 +415,15 @@ def _same_settings(state: dict, trainer) -> bool:
 
 
 def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool = False,
-                batch_size: int = 100, verbose="epochs", callbacks=()):
+                batch_size: int = 100, verbose="epochs", callbacks=(), save_every: float = SAVE_EVERY):
     """Train `trainer` for `epochs` (2 in fast mode), or load the run saved in `run_dir`.
 
     A saved run with the same trainer and compile settings (learning rate, beta_1, ...) is
     loaded when it has enough epochs and resumed when it has fewer; `retrain=True` starts
     afresh. A saved run with other settings is never overwritten: it is moved to
     RUN_DIR-previous-N. Ctrl-C stops training and returns: the trainer keeps what it learned,
-    the history is that of the last saved epoch. Returns (trainer, history); use the returned
-    trainer.
+    the last finished epoch is saved, and the history is that epoch's. Checkpoints are saved
+    as train() does (`save_every` seconds). Returns (trainer, history); use the returned trainer.
     """
     epochs = runtime.epochs_for_run(epochs)
     run_dir = Path(run_dir)
@@ -401,7 +448,7 @@ def fit_or_load(trainer, data: MnistData, epochs: int, run_dir, *, retrain: bool
     try:
         return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
                               initial_epoch=initial_epoch, history=history, verbose=verbose,
-                              callbacks=callbacks)
+                              callbacks=callbacks, save_every=save_every)
     except KeyboardInterrupt:
         saved = saved_epochs(run_dir)
         where = (f"{run_dir} holds epoch {saved}, the last saved checkpoint; re-run the cell to resume "
@@ -419,9 +466,10 @@ def _move_aside(run_dir: Path) -> Path:
     return target
 
 
-def resume(run_dir, data: MnistData, epochs: int, *, batch_size: int = 100, verbose="epochs"):
+def resume(run_dir, data: MnistData, epochs: int, *, batch_size: int = 100, verbose="epochs",
+           save_every: float = SAVE_EVERY):
     """Continue the run saved in `run_dir` up to `epochs` in total; returns (trainer, history)."""
     trainer, state = load_checkpoint(run_dir)
     return trainer, train(trainer, data, epochs, batch_size=batch_size, run_dir=run_dir,
                           initial_epoch=state["epochs_completed"], history=state["history"],
-                          verbose=verbose)
+                          verbose=verbose, save_every=save_every)
