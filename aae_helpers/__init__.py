@@ -6,8 +6,8 @@
 The package has three parts:
 
 - the tutorial (this folder): data, priors, models, losses, trainers/ (one Keras trainer per
-  notebook, each `train_step` the article's phases), evaluation and metrics (the lessons'
-  measures), plots, diagrams and widgets, settings (each notebook's hyperparameters);
+  notebook, each `train_step` the article's phases), evaluation, metrics and clustering (the
+  lessons' measures), plots, diagrams and widgets, settings (each notebook's hyperparameters);
 - infra/: how runs are trained, saved, resumed and reported (training, checkpoints, the `aae`
   command line, fast mode);
 - extras/: opt-in additions no notebook uses (an XLA Adam, the improved few-label recipe).
@@ -43,6 +43,7 @@ PUBLIC_BY_MODULE = {
     "evaluation": ("digit_reader", "read_digits", "label_control", "LabelControlEachEpoch", "class_probe",
                    "farthest_point"),
     "metrics": ("mmd", "median_bandwidths", "mmd_permutation_test"),
+    "clustering": ("cluster_error", "cluster_digits", "cluster_confusion", "cluster_usage"),
     "plots": ("plot_digits", "plot_reconstructions", "plot_latent_scatter", "plot_code_histograms",
               "plot_codes_vs_prior", "plot_latent_grid", "plot_history", "plot_accuracy_curves",
               "plot_confusion_matrix", "plot_style_grid", "plot_class_probabilities", "plot_digit_rows",
@@ -56,8 +57,8 @@ PUBLIC_BY_MODULE = {
 }
 PUBLIC = {name: module for module, names in PUBLIC_BY_MODULE.items() for name in names}
 # Modules `aae.NAME` gives as such (`aae.data.read_npz`, `aae.infra.cli`).
-SUBMODULES = ("data", "priors", "models", "losses", "trainers", "settings", "evaluation", "metrics", "plots",
-              "diagrams", "widgets", "checks", "infra", "extras")
+SUBMODULES = ("data", "priors", "models", "losses", "trainers", "settings", "evaluation", "metrics",
+              "clustering", "plots", "diagrams", "widgets", "checks", "infra", "extras")
 
 
 def start_tensorflow():

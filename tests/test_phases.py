@@ -18,6 +18,7 @@ from aae_helpers.extras.improved import ImprovedBaselineClassifier, ImprovedSemi
 from conftest import small_digits
 from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier, ClassifierVAE,
                                   SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
+from aae_helpers.trainers.clustering import ClusteringAdversarialAutoencoder
 
 SMALL = {"hidden_units": (32,), "seed": 3}
 NETWORKS = ("encoder", "decoder", "discriminator", "category_discriminator", "style_discriminator",
@@ -39,6 +40,7 @@ VARIANTS = {
     "baseline-classifier": (BaselineClassifier, {"labels_per_class": 20}),
     "baseline-classifier/improved": (ImprovedBaselineClassifier, {"labels_per_class": 20}),
     "vae": (ClassifierVAE, {}),
+    "clustering-aae": (ClusteringAdversarialAutoencoder, {}),
 }
 
 # phase -> the networks whose every trainable variable it updates, and nothing else.
@@ -62,6 +64,9 @@ EXPECTED = {
     "baseline-classifier": {"classifier": {"classifier"}},
     "baseline-classifier/improved": {"classifier": {"classifier"}},
     "vae": {"vae": {"encoder", "classifier", "decoder"}},   # one loss, one optimizer, all three
+    "clustering-aae": {"autoencoder": {"encoder", "decoder"},                      # no labelled phase
+                       "discriminator": {"category_discriminator", "style_discriminator"},
+                       "generator": {"encoder"}},
 }
 
 
@@ -197,3 +202,14 @@ def test_the_labels_of_the_labelled_digits_reach_the_loss(name, tiny_data, monke
     for change in (one_changed, permuted):
         assert any(not np.array_equal(a, b) for a, b in zip(reference, with_labels(change))), \
             f"{change.__name__}: the labels of the labelled digits changed no weight"
+
+
+def test_no_label_reaches_the_clustering_models_weights(tiny_data):
+    """The clustering AAE never sees a label: scrambling every training label (and the test
+    labels its validation reads) gives bit-identical weights."""
+    reference = trained_weights("clustering-aae", tiny_data)
+    rng = np.random.default_rng(0)
+    scrambled = dataclasses.replace(tiny_data, y_train=rng.permutation(tiny_data.y_train),
+                                    y_test=(tiny_data.y_test + 1) % 10)
+    for a, b in zip(reference, trained_weights("clustering-aae", scrambled)):
+        np.testing.assert_array_equal(a, b, err_msg="a label changed the weights")
