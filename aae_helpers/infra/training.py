@@ -19,8 +19,8 @@ import numpy as np
 
 from aae_helpers.extras import speed
 from aae_helpers.infra import runtime
-from aae_helpers.infra.checkpoints import (SAVE_EVERY, STATE_FILE, RunFolderInUseError, atomic_path, check_no_foreign_models,
-                                     check_run_dir, load_checkpoint, load_trainer, locked, plain,
+from aae_helpers.infra.checkpoints import (SAVE_EVERY, STATE_FILE, RunFolderInUseError, atomic_path,
+                                     check_no_foreign_models, check_run_dir, load_checkpoint, load_trainer, locked, plain,
                                      read_state, save_checkpoint, saved_epochs, sigint_held)
 from aae_helpers.checks import IMAGE_SIZE, check_count, check_number
 from aae_helpers.data import MnistData
@@ -147,8 +147,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         values = [variable.numpy().copy() for variable in self.variables]  # copies: training goes on
         problem = self.problem(logs, values)
         if problem:
-            for variable, value in zip(self.variables, self.good[1]):
-                variable.assign(value)
+            self.assign(self.good[1])
             self.diverged = (epoch + 1, problem)
             self.model.stop_training = True
             self.save()  # the restored epoch, if it was not saved yet
@@ -183,12 +182,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         with sigint_held():
             now = [variable.numpy().copy() for variable in self.variables]
             try:
-                for variable, value in zip(self.variables, values):
-                    variable.assign(value)
+                self.assign(values)
                 self.save()
             finally:
-                for variable, value in zip(self.variables, now):
-                    variable.assign(value)
+                self.assign(now)
+
+    def assign(self, values: list):
+        """Give every training variable its value from `values` (in self.variables' order)."""
+        for variable, value in zip(self.variables, values):
+            variable.assign(value)
 
     def error(self) -> TrainingDivergedError:
         epoch, problem = self.diverged
