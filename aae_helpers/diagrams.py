@@ -42,11 +42,11 @@ def _autoencoder():
     return (12.8, 2.7), boxes, MAIN_ARROWS + [("x_hat.bottom", "rec_loss.top", None, True)]
 
 
-def _regularised(latent_dim, decoder_text, latent_text):
+def _regularised(latent_dim, decoder_text, latent_text, width=1000):
     """The AAE layout: the main row on top, prior samples and the discriminator D below."""
-    boxes = _main_row(3.3, latent_text, f"encoder\n784-1000-1000-{latent_dim}", decoder_text)
+    boxes = _main_row(3.3, latent_text, f"encoder\n784-{width}-{width}-{latent_dim}", decoder_text)
     boxes += [("prior", 2.5, 1.0, 2.6, 1.0, "prior p(z) = N(0, 5² I)\nsamples z′", "prior"),
-              ("critic", 5.95, 1.0, 2.0, 1.0, f"discriminator D\n{latent_dim}-1000-1000-1", "critic"),
+              ("critic", 5.95, 1.0, 2.0, 1.0, f"discriminator D\n{latent_dim}-{width}-{width}-1", "critic"),
               ("verdict", 8.6, 1.0, 2.4, 1.0, "real or fake?\ndiscriminator_loss\ngenerator_loss",
                "loss"),
               _reconstruction_loss(1.0)]
@@ -62,7 +62,7 @@ def _aae():
 
 
 def _supervised_aae():
-    boxes, arrows = _regularised(15, "decoder\n10+15-1000-1000-784", "z\nstyle (15)")
+    boxes, arrows = _regularised(15, "decoder\n10+15-500-500-784", "z\nstyle (15)", width=500)
     boxes.append(("label", 8.6, 5.1, 2.6, 0.9, "y: one-hot label (10)\nthe digit's class", "data"))
     return (12.8, 5.8), boxes, arrows + [("label.bottom", "decoder.top", None, False)]
 

@@ -6,6 +6,9 @@ from keras import layers
 from aae_helpers.checks import IMAGE_SIZE, NUM_CLASSES, check_count
 
 HIDDEN_UNITS = (1000, 1000)
+# Notebook 03 halves the width: a third of the arithmetic, so its three models train in minutes on
+# a laptop's CPU, with the same lesson (measured in benchmarks/README.md, 'Narrower networks').
+NARROW_HIDDEN_UNITS = (500, 500)
 
 
 def _hidden_stack(inputs, hidden_units, activation, prefix):

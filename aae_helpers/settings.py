@@ -64,8 +64,8 @@ DEFAULTS = {
         options={"latent_dim": 2, "prior": "gaussian", "prior_std": 5.0}, steps=1200, beta_1=0.5),
     "supervised-aae": Settings(
         notebook="03_style_and_content", model="supervised-aae",
-        options={"latent_dim": 8, "prior_std": 5.0, "discriminator_sees_label": True}, steps=3200,
-        beta_1=0.5),
+        options={"latent_dim": 8, "prior_std": 5.0, "hidden_units": (500, 500),
+                 "discriminator_sees_label": True}, steps=3200, beta_1=0.5),
     "semi-supervised-aae": Settings(
         notebook="04_semi_supervised_1000_labels", model="semi-supervised-aae",
         options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100, "style_sees_class": True,
@@ -84,7 +84,8 @@ DEFAULTS = {
 ARTICLE = {
     "supervised-aae": dataclasses.replace(
         DEFAULTS["supervised-aae"],
-        options={"latent_dim": 15, "prior_std": 5.0, "discriminator_sees_label": False}),
+        options={"latent_dim": 15, "prior_std": 5.0, "hidden_units": (500, 500),
+                 "discriminator_sees_label": False}),
     "semi-supervised-aae": dataclasses.replace(
         DEFAULTS["semi-supervised-aae"],
         options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100, "style_sees_class": False,

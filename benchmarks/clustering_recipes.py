@@ -7,6 +7,10 @@ variants add terms to the generator step, for measuring only (no notebook uses t
 
   --balance W      W x (log k - H(mean of q(y|x) over the batch)): every cluster used
   --consistency W  W x cross-entropy of q(y|x) on randomly shifted images against q(y|x) on the originals
+  --style-sees-cluster  D_gauss judges (z, one-hot argmax y) pairs, as notebook 04's style_sees_class
+  --swap W         a fourth phase, as notebook 04's label swap but training encoder and decoder (InfoGAN's
+                   mutual-information term): decode random clusters in prior styles, W x cross-entropy
+                   of the encoder's q(y|x) on them against the clusters drawn
   --kmeans         the floor instead: k-means on raw pixels (k = 16, 10 starts), seeds 0-2
 
 Each run appends one JSON line to --out. Examples (about a minute each on 2 cores):
@@ -53,13 +57,58 @@ def recipe_class():
     import tensorflow as tf
     from keras import ops
 
+    from aae_helpers.losses import classification_loss, discriminator_loss, generator_loss
+    from aae_helpers.models import build_discriminator
+    from aae_helpers.priors import sample_prior
     from aae_helpers.trainers.clustering import ClusteringAdversarialAutoencoder
 
     class Recipe(ClusteringAdversarialAutoencoder):
-        def __init__(self, balance=0.0, consistency=0.0, **options):
+        def __init__(self, balance=0.0, consistency=0.0, style_sees_cluster=False, swap=0.0, **options):
             super().__init__(**options)
-            self.balance, self.consistency = balance, consistency
+            self.balance, self.consistency, self.swap = balance, consistency, swap
+            self.style_sees_cluster = style_sees_cluster
+            if style_sees_cluster:
+                self.style_discriminator = build_discriminator(self.latent_dim + self.num_clusters,
+                                                               self.hidden_units, name="style_discriminator")
+            if swap:
+                self.phases = (*self.phases, "swap")
             self.shift = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=self.seed + 7)
+
+        def phase_variables(self):
+            variables = super().phase_variables()
+            if self.swap:
+                variables["swap"] = self.encoder.trainable_variables + self.decoder.trainable_variables
+            return variables
+
+        def adversarial_losses(self, codes, labels, training):
+            if not self.style_sees_cluster:
+                return super().adversarial_losses(codes, labels, training)
+            cluster_logits, z = codes
+            batch = ops.shape(z)[0]
+            categories = sample_prior("categorical", batch, self.num_clusters, seed=self.seed_generator)
+            styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
+            cluster = ops.one_hot(ops.argmax(cluster_logits, axis=-1), self.num_clusters)
+            fake_cat = self.category_discriminator(ops.softmax(cluster_logits), training=training)
+            fake_style = self.style_discriminator(ops.concatenate([z, cluster], -1), training=training)
+            real_style = self.style_discriminator(ops.concatenate([styles, cluster], -1), training=training)
+            disc_loss = (discriminator_loss(self.category_discriminator(categories, training=training), fake_cat)
+                         + discriminator_loss(real_style, fake_style))
+            return disc_loss, generator_loss(fake_cat) + generator_loss(fake_style)
+
+        def swap_phase(self, batch):
+            clusters = keras.random.randint((batch,), 0, self.num_clusters, seed=self.seed_generator)
+            styles = self.sample_prior("gaussian", batch, self.latent_dim, std=self.prior_std)
+            with tf.GradientTape() as tape:
+                drawn = self.decoder([ops.one_hot(clusters, self.num_clusters), styles], training=True)
+                cluster_logits, _ = self.encoder(drawn, training=True)
+                loss = self.swap * classification_loss(clusters, cluster_logits)
+            self.apply_phase("swap", tape, loss)
+
+        def train_step(self, images):
+            results = super().train_step(images)
+            if self.swap:
+                self.swap_phase(ops.shape(images)[0])
+            return results
 
         def extra_loss(self, images, cluster_logits):
             loss = 0.0
@@ -98,6 +147,8 @@ def main():
     parser.add_argument("--std", type=float, default=1.0)
     parser.add_argument("--balance", type=float, default=0.0)
     parser.add_argument("--consistency", type=float, default=0.0)
+    parser.add_argument("--style-sees-cluster", action="store_true")
+    parser.add_argument("--swap", type=float, default=0.0)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--beta1", type=float, default=0.5)
     parser.add_argument("--kmeans", action="store_true")
@@ -109,7 +160,8 @@ def main():
     else:
         from aae_helpers.infra.training import train
 
-        trainer = recipe_class()(balance=args.balance, consistency=args.consistency, num_clusters=args.k,
+        trainer = recipe_class()(balance=args.balance, consistency=args.consistency,
+                                 style_sees_cluster=args.style_sees_cluster, swap=args.swap, num_clusters=args.k,
                                  latent_dim=args.z, prior_std=args.std, seed=args.seed)
         trainer.compile(learning_rate=args.lr, beta_1=args.beta1)
         epochs = aae.epochs_for_steps(trainer, data, args.steps)

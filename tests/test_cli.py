@@ -153,7 +153,8 @@ def test_no_options_trains_exactly_the_notebooks_model(digits_npz, tmp_path, mon
     assert run("train", "supervised-aae", "--data", digits_npz, "--out", out, "--steps", 16) == 0
     state = json.loads((out / "state.json").read_text())
     config = {key: value for key, value in state["config"].items() if key != "name"}
-    assert config == {**settings.options, "seed": 0, "prior": "gaussian", "hidden_units": [1000, 1000]}
+    assert config == {**settings.options, "seed": 0, "prior": "gaussian",
+                      "hidden_units": list(settings.options["hidden_units"])}
     assert state["compile"]["beta_1"] == settings.beta_1 == 0.5
     assert state["compile"]["learning_rate"] == settings.learning_rate
     assert state["epochs_completed"] == 2  # 16 steps = 2 epochs of the 8 batches of 800 digits

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from aae_helpers.losses import discriminator_loss, generator_loss, reconstruction_loss
-from aae_helpers.models import HIDDEN_UNITS, build_discriminator
+from aae_helpers.models import HIDDEN_UNITS, NARROW_HIDDEN_UNITS, build_discriminator
 from aae_helpers.priors import get_prior, sample_prior
 from aae_helpers.trainers.autoencoder import Autoencoder
 from aae_helpers.checks import NUM_CLASSES, check_codes, check_images, check_labels, check_number
@@ -114,7 +114,8 @@ class AdversarialAutoencoder(AdversarialPhases, Autoencoder):
 class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
     """Part 3: the decoder sees [one-hot label, z], so z only has to hold the style.
 
-    discriminator_sees_label=True (notebook 03's model; the article's has False and latent_dim=15):
+    discriminator_sees_label=True (notebook 03's model; the article's has False and latent_dim=15;
+    both have hidden layers of 500 units in the notebook, the article's 1000):
     the discriminator judges (z, label) pairs, a prior sample with the batch's label against a code
     with its own label. It can only be fooled when the codes of every digit follow the prior, so
     the code cannot carry the class.
@@ -122,7 +123,7 @@ class SupervisedAdversarialAutoencoder(AdversarialAutoencoder):
 
     decoder_classes = NUM_CLASSES
 
-    def __init__(self, latent_dim=8, prior="gaussian", prior_std=5.0, hidden_units=HIDDEN_UNITS,
+    def __init__(self, latent_dim=8, prior="gaussian", prior_std=5.0, hidden_units=NARROW_HIDDEN_UNITS,
                  discriminator_sees_label=True, seed=0, **kwargs):
         if not isinstance(discriminator_sees_label, (bool, np.bool_)):
             raise ValueError(f"discriminator_sees_label must be True or False, got {discriminator_sees_label!r}.")
