@@ -7,6 +7,10 @@ variants add terms to the generator step, for measuring only (no notebook uses t
 
   --balance W      W x (log k - H(mean of q(y|x) over the batch)): every cluster used
   --consistency W  W x cross-entropy of q(y|x) on randomly shifted images against q(y|x) on the originals
+  --vat W          W x KL(q(y|x) || q(y|x + r)), r the worst small perturbation of length --vat-eps found by
+                   one power iteration (virtual adversarial training, as IMSAT uses it)
+  --detach-y       the reconstruction's gradient does not reach y (the decoder still reads it): only the
+                   adversarial and added terms shape the clusters
   --style-sees-cluster  D_gauss judges (z, one-hot argmax y) pairs, as notebook 04's style_sees_class
   --swap W         a fourth phase, as notebook 04's label swap but training encoder and decoder (InfoGAN's
                    mutual-information term): decode random clusters in prior styles, W x cross-entropy
@@ -63,9 +67,11 @@ def recipe_class():
     from aae_helpers.trainers.clustering import ClusteringAdversarialAutoencoder
 
     class Recipe(ClusteringAdversarialAutoencoder):
-        def __init__(self, balance=0.0, consistency=0.0, style_sees_cluster=False, swap=0.0, **options):
+        def __init__(self, balance=0.0, consistency=0.0, style_sees_cluster=False, swap=0.0, vat=0.0,
+                     vat_eps=2.0, detach_y=False, **options):
             super().__init__(**options)
             self.balance, self.consistency, self.swap = balance, consistency, swap
+            self.vat, self.vat_eps, self.detach_y = vat, vat_eps, detach_y
             self.style_sees_cluster = style_sees_cluster
             if style_sees_cluster:
                 self.style_discriminator = build_discriminator(self.latent_dim + self.num_clusters,
@@ -73,6 +79,12 @@ def recipe_class():
             if swap:
                 self.phases = (*self.phases, "swap")
             self.shift = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=self.seed + 7)
+
+        def reconstruct_batch(self, images, training):
+            if not self.detach_y:
+                return super().reconstruct_batch(images, training)
+            cluster_logits, z = self.encoder(images, training=training)
+            return self.decoder([ops.stop_gradient(ops.softmax(cluster_logits)), z], training=training)
 
         def phase_variables(self):
             variables = super().phase_variables()
@@ -121,7 +133,26 @@ def recipe_class():
                 other, _ = self.encoder(shifted, training=True)
                 loss += self.consistency * ops.mean(ops.sum(
                     -ops.stop_gradient(probabilities) * ops.log_softmax(other), axis=-1))
+            if self.vat:
+                loss += self.vat * self.vat_loss(images, probabilities)
             return loss
+
+        def vat_loss(self, images, probabilities):
+            """KL(q(y|x) || q(y|x + r_adv)), batch mean; r_adv from one power iteration."""
+            target = ops.stop_gradient(probabilities)
+
+            def kl(logits):
+                return ops.mean(ops.sum(target * (ops.log(target + 1e-8) - ops.log_softmax(logits)), axis=-1))
+
+            def unit(d):
+                return d / (ops.sqrt(ops.sum(d * d, axis=-1, keepdims=True)) + 1e-8)
+
+            d = 1e-1 * unit(keras.random.normal(ops.shape(images), seed=self.seed_generator))
+            with tf.GradientTape() as inner:
+                inner.watch(d)
+                distance = kl(self.encoder(images + d, training=True)[0])
+            r_adv = ops.stop_gradient(self.vat_eps * unit(inner.gradient(distance, d)))
+            return kl(self.encoder(images + r_adv, training=True)[0])
 
         def regularization_phase(self, images, labels=None):
             with tf.GradientTape() as tape:
@@ -149,6 +180,9 @@ def main():
     parser.add_argument("--consistency", type=float, default=0.0)
     parser.add_argument("--style-sees-cluster", action="store_true")
     parser.add_argument("--swap", type=float, default=0.0)
+    parser.add_argument("--vat", type=float, default=0.0)
+    parser.add_argument("--vat-eps", type=float, default=2.0)
+    parser.add_argument("--detach-y", action="store_true")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--beta1", type=float, default=0.5)
     parser.add_argument("--kmeans", action="store_true")
@@ -161,7 +195,8 @@ def main():
         from aae_helpers.infra.training import train
 
         trainer = recipe_class()(balance=args.balance, consistency=args.consistency,
-                                 style_sees_cluster=args.style_sees_cluster, swap=args.swap, num_clusters=args.k,
+                                 style_sees_cluster=args.style_sees_cluster, swap=args.swap, vat=args.vat,
+                                 vat_eps=args.vat_eps, detach_y=args.detach_y, num_clusters=args.k,
                                  latent_dim=args.z, prior_std=args.std, seed=args.seed)
         trainer.compile(learning_rate=args.lr, beta_1=args.beta1)
         epochs = aae.epochs_for_steps(trainer, data, args.steps)
