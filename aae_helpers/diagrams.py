@@ -1,8 +1,9 @@
-"""Block diagrams of the five models, drawn with matplotlib patches and arrows (no image files)."""
+"""Block diagrams of the six models, drawn with matplotlib patches and arrows (no image files)."""
 
 from matplotlib.patches import FancyBboxPatch
 
 from aae_helpers.plots import _subplots
+from aae_helpers.settings import DEFAULTS
 
 __all__ = ["plot_architecture"]
 
@@ -17,7 +18,7 @@ INCHES_PER_UNIT = 0.72
 X_HAT = r"$\hat{x}$"
 
 
-# ---- the five diagrams: boxes (name, centre x, centre y, width, height, text, kind) and arrows
+# ---- the six diagrams: boxes (name, centre x, centre y, width, height, text, kind) and arrows
 #      (start, end, label, dashed); an end is "box" or "box.side" (side: left/right/top/bottom).
 def _main_row(y, latent_text, encoder_text, decoder_text):
     """x -> encoder -> z -> decoder -> x_hat, centred at height y."""
@@ -90,6 +91,34 @@ def _semi_supervised_aae():
     return (12.8, 7.8), boxes, arrows
 
 
+def _clustering_aae():
+    """Notebook 04's layout with the labelled phase replaced by notebook 06's two added terms."""
+    options = DEFAULTS["clustering-aae"].options
+    k, style, width = options["num_clusters"], options["latent_dim"], 1000   # models.HIDDEN_UNITS
+    std = options["prior_std"]
+    gaussian = "N(0, I)" if std == 1 else f"N(0, {std:g}² I)"
+    boxes = [("x", 0.8, 4.0, 1.2, 0.9, "x\nimage (784)", "data"),
+             ("encoder", 3.1, 4.0, 2.4, 1.4, f"encoder\n784-{width}-{width}\ntwo heads", "network"),
+             ("y", 5.9, 5.4, 1.6, 0.9, f"y: cluster ({k})\nsoftmax", "data"),
+             ("z", 5.9, 2.6, 1.6, 0.9, f"z: style ({style})", "data"),
+             ("decoder", 8.8, 4.0, 2.6, 1.1, f"decoder [y, z]\n{k}+{style}-{width}-{width}-784", "network"),
+             ("x_hat", 11.5, 4.0, 1.5, 0.9, X_HAT + "\nreconstruction", "data"),
+             ("cat", 11.6, 7.1, 2.2, 0.9, f"prior Cat({k})\none-hot samples", "prior"),
+             ("d_cat", 8.5, 7.1, 2.2, 0.9, f"D_cat: real or fake?\n{k}-{width}-{width}-1", "critic"),
+             ("gauss", 11.6, 0.9, 2.2, 0.9, f"prior {gaussian}\nsamples", "prior"),
+             ("d_gauss", 8.5, 0.9, 2.2, 0.9, f"D_gauss: real or fake?\n{style}-{width}-{width}-1", "critic"),
+             ("additions", 2.4, 7.1, 3.4, 0.9, "balance + smoothness\n(notebook 06's additions)", "loss"),
+             ("rec_loss", 11.5, 2.5, 2.3, 0.8, "reconstruction_loss\nMSE(x, " + X_HAT + ")", "loss")]
+    arrows = [("x", "encoder", None, False), ("encoder.right", "y.left", None, False),
+              ("encoder.right", "z.left", None, False), ("y.right", "decoder.left", None, False),
+              ("z.right", "decoder.left", None, False), ("decoder", "x_hat", None, False),
+              ("y.top", "d_cat.left", "fake", False), ("cat", "d_cat", "real", False),
+              ("z.bottom", "d_gauss.left", "fake", False), ("gauss", "d_gauss", "real", False),
+              ("y.top", "additions.right", "q(y|x)", True),
+              ("x_hat.bottom", "rec_loss.top", None, True)]
+    return (12.8, 7.8), boxes, arrows
+
+
 def _vae():
     boxes = [("x", 0.8, 3.0, 1.2, 0.9, "x\nimage (784)", "data"),
              ("encoder", 3.3, 4.4, 2.4, 1.0, "encoder q(z|x)\n784-128", "network"),
@@ -115,6 +144,7 @@ DIAGRAMS = {
     "supervised-aae": ("Supervised AAE: style and content (Part 3)", _supervised_aae),
     "semi-supervised-aae": ("Semi-supervised AAE (Part 4)", _semi_supervised_aae),
     "vae": ("VAE with a digit classifier", _vae),
+    "clustering-aae": ("Clustering AAE: digits with no labels (paper, section 5)", _clustering_aae),
 }
 
 
@@ -141,7 +171,8 @@ def _endpoints(geometry, start, end):
 
 
 def plot_architecture(model_name):
-    """A block diagram of a model: "autoencoder", "aae", "supervised-aae", "semi-supervised-aae" or "vae"."""
+    """A block diagram of a model: "autoencoder", "aae", "supervised-aae", "semi-supervised-aae", "vae"
+    or "clustering-aae"."""
     if model_name not in DIAGRAMS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(DIAGRAMS)}.")
     title, layout = DIAGRAMS[model_name]

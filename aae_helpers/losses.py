@@ -57,3 +57,18 @@ def gaussian_negative_log_likelihood(images, reconstructions, std=0.5):
     squared = ops.square(images - reconstructions) / (2.0 * std * std)
     constant = math.log(std) + 0.5 * math.log(2.0 * math.pi)
     return ops.mean(ops.sum(squared + constant, axis=-1))
+
+
+def balance_loss(logits):
+    """log k - H(mean of softmax(logits) over the batch): 0 when the batch spreads evenly over the
+    k categories, up to log k when every image picks the same one. logits (batch, k)."""
+    (logits,) = _float32(logits)
+    share = ops.mean(ops.softmax(logits), axis=0)                       # (k,)
+    return math.log(logits.shape[-1]) + ops.sum(share * ops.log(share + 1e-8))
+
+
+def categorical_kl(probabilities, logits):
+    """KL(p || softmax(logits)) over the last axis, batch mean: probabilities (batch, k) are held
+    fixed, so the gradient moves softmax(logits) towards them."""
+    probabilities, logits = _float32(ops.stop_gradient(probabilities), logits)
+    return ops.mean(ops.sum(probabilities * (ops.log(probabilities + 1e-8) - ops.log_softmax(logits)), axis=-1))

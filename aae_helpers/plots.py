@@ -7,11 +7,12 @@ from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from aae_helpers.checks import IMAGE_SIDE, IMAGE_SIZE, NUM_CLASSES
+from aae_helpers.clustering import cluster_confusion
 
 __all__ = ["plot_digits", "plot_reconstructions", "plot_latent_scatter", "plot_code_histograms",
            "plot_codes_vs_prior", "plot_latent_grid", "plot_history", "plot_accuracy_curves",
            "plot_confusion_matrix", "plot_style_grid", "plot_class_probabilities", "plot_digit_rows",
-           "plot_label_control", "plot_reading_map", "latent_grid"]
+           "plot_label_control", "plot_reading_map", "plot_cluster_confusion", "latent_grid"]
 
 DIGIT_CMAP = "gray_r"      # dark ink on white paper
 CLASS_CMAP = "tab10"       # one colour per digit class
@@ -59,6 +60,16 @@ def _as_labels(labels, count, name="labels"):
     if array.shape != (count,) or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must be integers of shape ({count},) to match the codes, "
                          f"got dtype {array.dtype} and shape {array.shape}.")
+    return array
+
+
+def _as_cluster_digits(digits, num_clusters, name="digits"):
+    """int (num_clusters,) in -1..9, the digit each cluster was named (-1: none), or a ValueError."""
+    array = np.asarray(digits)
+    if (array.shape != (num_clusters,) or not np.issubdtype(array.dtype, np.integer)
+            or array.min() < -1 or array.max() >= NUM_CLASSES):
+        raise ValueError(f"{name} must give one digit in -1..9 per cluster (shape ({num_clusters},), from "
+                         f"cluster_digits), got dtype {array.dtype}, shape {array.shape}: {array.tolist()}.")
     return array
 
 
@@ -385,4 +396,35 @@ def plot_class_probabilities(probabilities, ax=None, true_label=None):
     ax.set(xticks=range(NUM_CLASSES), ylim=(0.0, 1.0), xlabel="digit", ylabel="probability", title=title)
     if true_label is not None:
         ax.get_xticklabels()[int(true_label)].set(color="tab:red", fontweight="bold")
+    return fig
+
+
+def plot_cluster_confusion(probabilities, labels, digits=None, ax=None):
+    """Counts of each true digit (columns) among each cluster's images (rows), from probabilities
+    (n, k) and labels (n,); colour is the share of the row, so a pure cluster is one dark cell.
+    digits (k,), from cluster_digits: the digit each cluster was named (-1: none); rows are then
+    sorted by it, largest cluster first."""
+    counts = cluster_confusion(probabilities, labels)                       # (k, 10)
+    sizes, clusters = counts.sum(axis=1), np.arange(len(counts))             # (k,), (k,)
+    names = [f"c{cluster}" for cluster in clusters]
+    if digits is not None:
+        digits = _as_cluster_digits(digits, len(clusters))
+        clusters = np.lexsort((-sizes, np.where(digits < 0, NUM_CLASSES, digits)))   # "none" last
+        names = [f"{name} → {'none' if digit < 0 else digit}" for name, digit in zip(names, digits)]
+    shares = counts[clusters] / np.maximum(sizes[clusters], 1)[:, None]     # (k, 10), rows in order
+    fig, ax = _figure_and_axes(ax, (6.5, 0.3 * len(clusters) + 1.6))
+    cells = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for (row, column), count in np.ndenumerate(counts[clusters]):
+        if count:
+            ax.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if shares[row, column] > 0.5 else "black")
+    ax.set_xticks(range(NUM_CLASSES))
+    ax.set_yticks(range(len(clusters)), [names[cluster] for cluster in clusters])
+    sizes_axis = ax.secondary_yaxis("right")
+    sizes_axis.set_yticks(range(len(clusters)), [str(sizes[cluster]) for cluster in clusters])
+    sizes_axis.set_ylabel("images in the cluster")
+    ax.tick_params(length=0)
+    fig.colorbar(cells, ax=ax, pad=0.02, fraction=0.05, label="share of the cluster's images")
+    ax.set(xlabel="true digit", ylabel="cluster" if digits is None else "cluster → digit it was named",
+           title="clusters (rows) against true digits (columns)")
     return fig

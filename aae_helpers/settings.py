@@ -77,10 +77,14 @@ DEFAULTS = {
         notebook="05_vae_with_digit_classifier", model="vae",
         options={"latent_dim": 10, "hidden_units": (128,), "activation": "sigmoid",
                  "classifier_weight": 10.0, "decoder_std": 0.5}, steps=32000),
+    "clustering-aae": Settings(
+        notebook="06_unsupervised_clustering", model="clustering-aae",
+        options={"num_clusters": 16, "latent_dim": 5, "prior_std": 1.0, "balance_weight": 10.0,
+                 "smoothness_weight": 3.0, "smoothness_radius": 2.0}, steps=2000, beta_1=0.5),
 }
 
-# The article's own recipe, where a notebook trains it beside the default for comparison, with the
-# same step budget (`aae train MODEL --article`).
+# The article's (for clustering-aae: the paper's) own recipe, where a notebook trains it beside the
+# default for comparison, with the same step budget (`aae train MODEL --article`).
 ARTICLE = {
     "supervised-aae": dataclasses.replace(
         DEFAULTS["supervised-aae"],
@@ -90,6 +94,10 @@ ARTICLE = {
         DEFAULTS["semi-supervised-aae"],
         options={"latent_dim": 10, "prior_std": 5.0, "labels_per_class": 100, "style_sees_class": False,
                  "label_swap": False}),
+    "clustering-aae": dataclasses.replace(
+        DEFAULTS["clustering-aae"],
+        options={"num_clusters": 16, "latent_dim": 5, "prior_std": 1.0, "balance_weight": 0.0,
+                 "smoothness_weight": 0.0}),
 }
 
 # Hyperparameters-cell name -> (where in Settings, key in options or None)
@@ -99,5 +107,7 @@ NOTEBOOK_NAMES = {
     "CLASSIFIER_WEIGHT": ("options", "classifier_weight"), "DECODER_STD": ("options", "decoder_std"),
     "LABELS_PER_CLASS": ("options", "labels_per_class"), "LEARNING_RATE": ("learning_rate", None),
     "BETA_1": ("beta_1", None), "BATCH_SIZE": ("batch_size", None), "TRAINING_STEPS": ("steps", None),
-    "SEED": ("seed", None),
+    "SEED": ("seed", None), "NUM_CLUSTERS": ("options", "num_clusters"),
+    "BALANCE_WEIGHT": ("options", "balance_weight"), "SMOOTHNESS_WEIGHT": ("options", "smoothness_weight"),
+    "SMOOTHNESS_RADIUS": ("options", "smoothness_radius"),
 }

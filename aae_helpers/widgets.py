@@ -15,15 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from aae_helpers.checks import IMAGE_SIDE, NUM_CLASSES, check_images_and_labels
-from aae_helpers.plots import (CLASS_CMAP, PRIOR_COLOUR, _show_digit, _show_tiled,
+from aae_helpers.plots import (CLASS_CMAP, PRIOR_COLOUR, _as_cluster_digits, _show_digit, _show_tiled,
                                plot_class_probabilities)
 from aae_helpers.priors import PRIORS, sample_prior
-from aae_helpers.trainers import (ClassifierVAE, SemiSupervisedAdversarialAutoencoder,
-                                  SupervisedAdversarialAutoencoder)
+from aae_helpers.trainers import (ClassifierVAE, ClusteringAdversarialAutoencoder,
+                                  SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
 
 __all__ = ["render_latent_view", "render_prior_samples", "render_style_view", "render_classification",
-           "render_interpolation", "latent_explorer", "prior_explorer", "style_explorer",
-           "classification_explorer", "conditional_generation_explorer"]
+           "render_interpolation", "render_cluster_view", "latent_explorer", "prior_explorer",
+           "style_explorer", "classification_explorer", "conditional_generation_explorer", "cluster_explorer"]
 
 DPI = 80                      # small PNGs keep every render well under 150 ms
 CODE_PIXELS = 150             # resolution of the codes picture in latent_explorer
@@ -384,3 +384,48 @@ def conditional_generation_explorer(trainer, seed=0):
     tab.observe(refresh, names="selected_index")
     controls["random_style"] = _random_style_button(trainer, sliders, refresh, seed)
     return _explorer([tab, grid, controls["random_style"], image], controls, image, refresh)
+
+
+# ---- F. clusters found without labels ----------------------------------------------------
+def _cluster_label(cluster, names=None, separator=" "):
+    """"c3", or "c3 (7)" when names (k,) say cluster 3 was named digit 7 (-1: "none")."""
+    if names is None:
+        return f"c{cluster}"
+    return f"c{cluster}{separator}({'none' if names[cluster] < 0 else names[cluster]})"
+
+
+def render_cluster_view(image, cluster, strip, names=None):
+    """The chosen cluster's image (784,), large, beside the same style through every cluster,
+    strip (k, 784), the chosen one framed; names (k,): each cluster's digit, for the labels."""
+    fig = _figure(10.0, 2.0, left=0.01, right=0.99, bottom=0.22, top=0.86, wspace=0.04)
+    image_ax, strip_ax = fig.subplots(1, 2, width_ratios=[2.4, len(strip)])
+    _show_digit(image_ax, image, f"cluster {_cluster_label(cluster, names)}")
+    _show_tiled(strip_ax, np.asarray(strip), 1, len(strip),
+                column_labels=[_cluster_label(index, names, "\n") for index in range(len(strip))])
+    strip_ax.tick_params(labelsize=7)
+    strip_ax.add_patch(Rectangle((cluster * IMAGE_SIDE + 0.5, 0.5), IMAGE_SIDE - 2, IMAGE_SIDE - 2,
+                                 fill=False, edgecolor="tab:red", linewidth=2))
+    strip_ax.set_title("the same style z through every cluster", fontsize=9)
+    return fig
+
+
+def cluster_explorer(trainer, names=None, seed=0):
+    """Pick a cluster and a style: its digit, beside that style through all k clusters (notebook 06).
+    names (k,): the digit each cluster was named, from cluster_digits, shown in the labels."""
+    _require(trainer, (ClusteringAdversarialAutoencoder,), "cluster_explorer")
+    num_clusters = trainer.num_clusters
+    if names is not None:
+        names = _as_cluster_digits(names, num_clusters, "names")
+    options = [(_cluster_label(index, names), index) for index in range(num_clusters)]
+    cluster = widgets.Dropdown(options=options, value=0, description="cluster")
+    sliders, grid = _style_sliders(trainer.latent_dim, 3.0 * _prior_std(trainer),
+                                   trainer.sample_styles(1, seed=seed)[0])
+
+    def draw():
+        z = np.array([[slider.value for slider in sliders]], dtype=np.float32)       # (1, latent_dim)
+        strip = trainer.generate(np.arange(num_clusters), z=np.repeat(z, num_clusters, axis=0))   # (k, 784)
+        return render_cluster_view(strip[cluster.value], cluster.value, strip, names)
+    controls = {"cluster": cluster, "z": sliders}
+    image, refresh = _wire(controls, draw)
+    controls["random_style"] = _random_style_button(trainer, sliders, refresh, seed)
+    return _explorer([cluster, grid, controls["random_style"], image], controls, image, refresh)

@@ -2,8 +2,10 @@
 
 Trains aae_helpers.trainers.clustering.ClusteringAdversarialAutoencoder (k clusters, z of 5) on the
 training digits minus 500 held out (stratified, seed 0), labels the clusters with the first 250 held-out
-digits and scores the other 250: the paper's protocol and majority vote (aae.cluster_error). The
-variants add terms to the generator step, for measuring only (no notebook uses them yet):
+digits and scores the other 250: the paper's protocol and majority vote (aae.cluster_error). With no
+option it trains the paper's recipe. --balance and --vat are the trainer's balance_weight and
+smoothness_weight (notebook 06 trains with 10 and 3); the other variants are this script's, for
+measuring only:
 
   --balance W      W x (log k - H(mean of q(y|x) over the batch)): every cluster used
   --consistency W  W x cross-entropy of q(y|x) on randomly shifted images against q(y|x) on the originals
@@ -15,12 +17,17 @@ variants add terms to the generator step, for measuring only (no notebook uses t
   --swap W         a fourth phase, as notebook 04's label swap but training encoder and decoder (InfoGAN's
                    mutual-information term): decode random clusters in prior styles, W x cross-entropy
                    of the encoder's q(y|x) on them against the clusters drawn
-  --kmeans         the floor instead: k-means on raw pixels (k = 16, 10 starts), seeds 0-2
+  --kmeans         the floor instead: k-means on raw pixels (k = 16, 4 starts, as notebook 06), seeds 0-2
+  --eval-set PATH  train on PATH's training digits less 500 held out (they name the clusters) and score
+                   on its test set: with benchmarks/data/mlxtend5000_mnist10k.npz (build_eval_set.py),
+                   the 4,500 offline digits and the real 10,000-digit MNIST test set
 
 Each run appends one JSON line to --out. Examples (about a minute each on 2 cores):
   AAE_OFFLINE=1 .venv/bin/python benchmarks/clustering_recipes.py --tag paper
   AAE_OFFLINE=1 .venv/bin/python benchmarks/clustering_recipes.py --tag balance3 --balance 3
   AAE_OFFLINE=1 .venv/bin/python benchmarks/clustering_recipes.py --kmeans
+  AAE_OFFLINE=1 .venv/bin/python benchmarks/clustering_recipes.py --tag notebook-10k --balance 10 --vat 3 \
+      --steps 2000 --eval-set benchmarks/data/mlxtend5000_mnist10k.npz --out benchmarks/results/clustering-10k.jsonl
 """
 import argparse
 import json
@@ -34,44 +41,68 @@ from aae_helpers import clustering
 HELD_OUT = 500
 
 
-def score(probabilities, labels) -> dict:
-    """Both protocols: clusters labelled by the first half of the held-out digits, scored on the second."""
-    half = len(probabilities) // 2
-    result = {protocol: clustering.cluster_error(probabilities[half:], labels[half:], probabilities[:half],
-                                                 labels[:half], protocol) for protocol in clustering.PROTOCOLS}
-    usage = clustering.cluster_usage(probabilities)
-    return {**result, "empty": usage["empty"], "largest": usage["largest_share"]}
+def score(probabilities, data, on_test: bool) -> dict:
+    """Both protocols and the clusters' use. probabilities(images) -> q(y|x) (n, k). Without a test
+    set (held-out mode) the clusters are named by the first half of the held-out digits and scored on
+    the second; with --eval-set they are named by the held-out digits and scored on the test set."""
+    held_out = probabilities(data.x_val)
+    if not on_test:
+        half = len(held_out) // 2
+        named, named_labels, scored, scored_labels = held_out[:half], data.y_val[:half], held_out[half:], data.y_val[half:]
+    else:
+        named, named_labels, scored, scored_labels = held_out, data.y_val, probabilities(data.x_test), data.y_test
+    result = {protocol: clustering.cluster_error(scored, scored_labels, named, named_labels, protocol)
+              for protocol in clustering.PROTOCOLS}
+    usage = clustering.cluster_usage(scored if on_test else held_out)
+    return {**result, "empty": usage["empty"], "largest": usage["largest_share"], "num_scored": len(scored)}
 
 
-def kmeans_runs(data) -> list:
+def kmeans_runs(data, on_test, k=16) -> list:
+    from scipy.special import softmax
     from sklearn.cluster import KMeans
 
     runs = []
     for seed in (0, 1, 2):
-        distances = KMeans(16, n_init=10, random_state=seed).fit(data.x_train).transform(data.x_val)
-        nearest = np.eye(16)[distances.argmin(axis=1)]
-        closeness = np.exp(-(distances - distances.min(axis=1, keepdims=True)))
-        probabilities = 0.5 * nearest + 0.5 * closeness / closeness.sum(axis=1, keepdims=True)  # argmax: nearest
-        runs.append({"tag": "kmeans", "seed": seed, **score(probabilities, data.y_val)})
+        model = KMeans(k, n_init=4, random_state=seed).fit(data.x_train)
+
+        def probabilities(images):
+            """q(y|x) as notebook 06 gives k-means one: a softmax of -|x - centre|^2 / 2."""
+            return softmax(-0.5 * model.transform(images) ** 2, axis=1)
+
+        runs.append({"tag": "kmeans", "seed": seed, **score(probabilities, data, on_test)})
     return runs
 
 
+def cpu_name() -> str:
+    """The CPU's model name (runs on another CPU give slightly other numbers for the same seed)."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def recipe_class():
+    """The package's trainer (its balance and smoothness terms are --balance and --vat) plus the
+    variants no notebook uses."""
     import keras
     import tensorflow as tf
     from keras import ops
 
-    from aae_helpers.losses import classification_loss, discriminator_loss, generator_loss
+    from aae_helpers.losses import (balance_loss, classification_loss, discriminator_loss, generator_loss,
+                                    reconstruction_loss)
     from aae_helpers.models import build_discriminator
     from aae_helpers.priors import sample_prior
     from aae_helpers.trainers.clustering import ClusteringAdversarialAutoencoder
 
     class Recipe(ClusteringAdversarialAutoencoder):
-        def __init__(self, balance=0.0, consistency=0.0, style_sees_cluster=False, swap=0.0, vat=0.0,
-                     vat_eps=2.0, detach_y=False, **options):
+        def __init__(self, consistency=0.0, style_sees_cluster=False, swap=0.0, detach_y=False, **options):
             super().__init__(**options)
-            self.balance, self.consistency, self.swap = balance, consistency, swap
-            self.vat, self.vat_eps, self.detach_y = vat, vat_eps, detach_y
+            self.consistency, self.swap, self.detach_y = consistency, swap, detach_y
             self.style_sees_cluster = style_sees_cluster
             if style_sees_cluster:
                 self.style_discriminator = build_discriminator(self.latent_dim + self.num_clusters,
@@ -116,54 +147,35 @@ def recipe_class():
                 loss = self.swap * classification_loss(clusters, cluster_logits)
             self.apply_phase("swap", tape, loss)
 
+        def consistency_loss(self, images, cluster_logits):
+            shifted = ops.reshape(self.shift(ops.reshape(images, (-1, 28, 28, 1)), training=True), (-1, 784))
+            other, _ = self.encoder(shifted, training=True)
+            return ops.mean(ops.sum(-ops.stop_gradient(ops.softmax(cluster_logits)) * ops.log_softmax(other),
+                                    axis=-1))
+
         def train_step(self, images):
-            results = super().train_step(images)
-            if self.swap:
-                self.swap_phase(ops.shape(images)[0])
-            return results
-
-        def extra_loss(self, images, cluster_logits):
-            loss = 0.0
-            probabilities = ops.softmax(cluster_logits)
-            if self.balance:
-                mean = ops.mean(probabilities, axis=0)
-                loss += self.balance * (np.log(self.num_clusters) + ops.sum(mean * ops.log(mean + 1e-8)))
-            if self.consistency:
-                shifted = ops.reshape(self.shift(ops.reshape(images, (-1, 28, 28, 1)), training=True), (-1, 784))
-                other, _ = self.encoder(shifted, training=True)
-                loss += self.consistency * ops.mean(ops.sum(
-                    -ops.stop_gradient(probabilities) * ops.log_softmax(other), axis=-1))
-            if self.vat:
-                loss += self.vat * self.vat_loss(images, probabilities)
-            return loss
-
-        def vat_loss(self, images, probabilities):
-            """KL(q(y|x) || q(y|x + r_adv)), batch mean; r_adv from one power iteration."""
-            target = ops.stop_gradient(probabilities)
-
-            def kl(logits):
-                return ops.mean(ops.sum(target * (ops.log(target + 1e-8) - ops.log_softmax(logits)), axis=-1))
-
-            def unit(d):
-                return d / (ops.sqrt(ops.sum(d * d, axis=-1, keepdims=True)) + 1e-8)
-
-            d = 1e-1 * unit(keras.random.normal(ops.shape(images), seed=self.seed_generator))
-            with tf.GradientTape() as inner:
-                inner.watch(d)
-                distance = kl(self.encoder(images + d, training=True)[0])
-            r_adv = ops.stop_gradient(self.vat_eps * unit(inner.gradient(distance, d)))
-            return kl(self.encoder(images + r_adv, training=True)[0])
-
-        def regularization_phase(self, images, labels=None):
+            """The package's train_step, with the consistency term and the swap phase."""
             with tf.GradientTape() as tape:
-                disc_loss, _ = self.regularization_losses(images, labels, training=True)
+                rec_loss = reconstruction_loss(images, self.reconstruct_batch(images, True))
+            self.apply_phase("autoencoder", tape, rec_loss)
+            with tf.GradientTape() as tape:
+                disc_loss, _ = self.regularization_losses(images, None, training=True)
             self.apply_phase("discriminator", tape, disc_loss)
             with tf.GradientTape() as tape:
-                codes = self.encoder(images, training=True)
-                _, gen_loss = self.adversarial_losses(codes, labels, training=True)
-                total = gen_loss + self.extra_loss(images, codes[0])
+                cluster_logits, z = self.encoder(images, training=True)
+                _, gen_loss = self.adversarial_losses((cluster_logits, z), None, training=True)
+                total = gen_loss
+                if self.balance_weight:
+                    total += self.balance_weight * balance_loss(cluster_logits)
+                if self.smoothness_weight:
+                    total += self.smoothness_weight * self.smoothness_loss(images, cluster_logits)
+                if self.consistency:
+                    total += self.consistency * self.consistency_loss(images, cluster_logits)
             self.apply_phase("generator", tape, total)
-            return disc_loss, gen_loss
+            if self.swap:
+                self.swap_phase(ops.shape(images)[0])
+            return self.record(reconstruction_loss=rec_loss, discriminator_loss=disc_loss,
+                               generator_loss=gen_loss)
 
     return Recipe
 
@@ -186,17 +198,21 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--beta1", type=float, default=0.5)
     parser.add_argument("--kmeans", action="store_true")
+    parser.add_argument("--eval-set", default=None,
+                        help="an npz from build_eval_set.py: train on its training digits less 500 held out "
+                             "(which name the clusters), score on its test set (the real 10,000)")
     parser.add_argument("--out", default="benchmarks/results/clustering-recipes.jsonl")
     args = parser.parse_args()
-    data = aae.load_mnist(validation_size=HELD_OUT, seed=0)
+    data = aae.load_mnist(args.eval_set, validation_size=HELD_OUT, seed=0)
     if args.kmeans:
-        runs = kmeans_runs(data)
+        runs = kmeans_runs(data, on_test=args.eval_set is not None)
     else:
         from aae_helpers.infra.training import train
 
-        trainer = recipe_class()(balance=args.balance, consistency=args.consistency,
-                                 style_sees_cluster=args.style_sees_cluster, swap=args.swap, vat=args.vat,
-                                 vat_eps=args.vat_eps, detach_y=args.detach_y, num_clusters=args.k,
+        trainer = recipe_class()(balance_weight=args.balance, consistency=args.consistency,
+                                 style_sees_cluster=args.style_sees_cluster, swap=args.swap,
+                                 smoothness_weight=args.vat, smoothness_radius=args.vat_eps,
+                                 detach_y=args.detach_y, num_clusters=args.k,
                                  latent_dim=args.z, prior_std=args.std, seed=args.seed)
         trainer.compile(learning_rate=args.lr, beta_1=args.beta1)
         epochs = aae.epochs_for_steps(trainer, data, args.steps)
@@ -204,10 +220,10 @@ def main():
         train(trainer, data, epochs, verbose=0)
         runs = [{"tag": args.tag, **{k: v for k, v in vars(args).items() if k not in ("tag", "out", "kmeans")},
                  "epochs": epochs, "train_seconds": round(time.perf_counter() - started, 1),
-                 **score(trainer.cluster_probabilities(data.x_val), data.y_val)}]
+                 **score(trainer.cluster_probabilities, data, on_test=args.eval_set is not None)}]
     with open(args.out, "a") as handle:
         for run in runs:
-            run = {**run, "data": data.source, "num_train": len(data.x_train)}
+            run = {**run, "data": data.source, "num_train": len(data.x_train), "cpu": cpu_name()}
             print(json.dumps(run))
             handle.write(json.dumps(run) + "\n")
 

@@ -17,6 +17,7 @@ FIGURES = [
     ("03_style_and_content", "styles = trainer.sample_styles(10", "notebooks/03_style_grid.png"),
     ("04_semi_supervised_1000_labels", "aae.plot_digit_rows(trainer.generate(", "notebooks/04_digits_on_demand.png"),
     ("05_vae_with_digit_classifier", "aae.plot_digit_rows(rows,", "notebooks/05_rows_during_training.png"),
+    ("06_unsupervised_clustering", "aae.plot_digit_rows(drawn.reshape(", "notebooks/06_clusters.png"),
 ]
 
 

@@ -169,3 +169,25 @@ def test_article_trains_the_recipe_the_notebook_compares_with(digits_npz, tmp_pa
     assert config["latent_dim"] == ARTICLE["supervised-aae"].options["latent_dim"] == 15
     assert config["discriminator_sees_label"] is False
     assert run("train", "vae", "--article", "--data", digits_npz, "--out", tmp_path / "vae") == 2
+
+
+def test_clustering_trains_headless_and_reports_its_cluster_error(digits_npz, tmp_path):
+    """`aae train clustering-aae` is notebook 06's model; --article is the paper's recipe; the
+    report gives the cluster error (clusters named by half the test split, scored on the other
+    half) and the clusters' figures."""
+    from aae_helpers.settings import ARTICLE, DEFAULTS
+
+    out = tmp_path / "run"
+    assert run("train", "clustering-aae", "--data", digits_npz, "--out", out, "--clusters", 12) == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["config"]["num_clusters"] == 12
+    assert state["config"]["balance_weight"] == DEFAULTS["clustering-aae"].options["balance_weight"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for protocol in ("paper", "majority"):
+        assert 0.0 <= metrics[f"test_cluster_error_{protocol}"] <= 1.0
+    assert metrics["cluster_error_named_by"] == "the labels of the first 100 test digits"
+    assert {"cluster_confusion.png", "samples.png", "reconstructions.png"} <= set(metrics["files"])
+    assert run("train", "clustering-aae", "--article", "--data", digits_npz, "--out", tmp_path / "paper") == 0
+    config = json.loads((tmp_path / "paper" / "state.json").read_text())["config"]
+    assert config["balance_weight"] == ARTICLE["clustering-aae"].options["balance_weight"] == 0.0
+    assert run("train", "aae", "--clusters", 12, "--data", digits_npz, "--out", tmp_path / "aae") == 2

@@ -40,7 +40,8 @@ VARIANTS = {
     "baseline-classifier": (BaselineClassifier, {"labels_per_class": 20}),
     "baseline-classifier/improved": (ImprovedBaselineClassifier, {"labels_per_class": 20}),
     "vae": (ClassifierVAE, {}),
-    "clustering-aae": (ClusteringAdversarialAutoencoder, {}),
+    "clustering-aae": (ClusteringAdversarialAutoencoder, {}),                    # notebook 06's
+    "clustering-aae/paper": (ClusteringAdversarialAutoencoder, {"balance_weight": 0.0, "smoothness_weight": 0.0}),
 }
 
 # phase -> the networks whose every trainable variable it updates, and nothing else.
@@ -52,6 +53,9 @@ SEMI_SUPERVISED = {"autoencoder": {"encoder", "decoder"},
                    "discriminator": {"category_discriminator", "style_discriminator"},
                    "generator": {"encoder"},
                    "classifier": {"encoder without z"}}    # 3) the class head on labelled digits
+CLUSTERING = {"autoencoder": {"encoder", "decoder"},          # no labelled phase; the balance and
+              "discriminator": {"category_discriminator", "style_discriminator"},   # smoothness terms
+              "generator": {"encoder"}}                      # are the encoder's, in its generator step
 EXPECTED = {
     "autoencoder": {"autoencoder": {"encoder", "decoder"}},
     "aae": ADVERSARIAL,
@@ -64,9 +68,8 @@ EXPECTED = {
     "baseline-classifier": {"classifier": {"classifier"}},
     "baseline-classifier/improved": {"classifier": {"classifier"}},
     "vae": {"vae": {"encoder", "classifier", "decoder"}},   # one loss, one optimizer, all three
-    "clustering-aae": {"autoencoder": {"encoder", "decoder"},                      # no labelled phase
-                       "discriminator": {"category_discriminator", "style_discriminator"},
-                       "generator": {"encoder"}},
+    "clustering-aae": CLUSTERING,
+    "clustering-aae/paper": CLUSTERING,
 }
 
 

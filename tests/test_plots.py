@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import dataclasses  # noqa: E402
 import itertools  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -239,6 +240,63 @@ def test_plot_confusion_matrix_counts_match_numpy():
         plots.plot_confusion_matrix(labels, predictions + 0.5)
 
 
+# Four clusters by hand: cluster (row) -> {digit: count}; cluster 3 holds no image.
+CLUSTERS = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 0])
+DIGITS = np.array([7, 7, 1, 3, 3, 0, 0, 0, 5, 7])
+ORACLE = {0: {7: 3, 1: 1}, 1: {3: 2}, 2: {0: 3, 5: 1}, 3: {}}
+
+
+def drawn_counts(ax):
+    """{(row, column): count} read back from the annotations of plot_cluster_confusion."""
+    return {(round(text.get_position()[1]), round(text.get_position()[0])): int(text.get_text())
+            for text in ax.texts}
+
+
+def tick_texts(labels):
+    return [label.get_text() for label in labels]
+
+
+def test_plot_cluster_confusion_counts_match_a_hand_count():
+    fig = plots.plot_cluster_confusion(np.eye(4)[CLUSTERS], DIGITS)
+    ax, sizes_axis = fig.axes[0], fig.axes[0].child_axes[0]
+    assert drawn_counts(ax) == {(row, digit): count for row, counts in ORACLE.items()
+                                for digit, count in counts.items()}              # no "0" drawn
+    assert tick_texts(ax.get_yticklabels()) == ["c0", "c1", "c2", "c3"]
+    assert tick_texts(sizes_axis.get_yticklabels()) == ["4", "2", "4", "0"]
+    shares = ax.images[0].get_array()
+    np.testing.assert_allclose(shares[0, [1, 7]], [0.25, 0.75])                 # share of the row
+    assert shares[1, 3] == 1.0 and shares[3].sum() == 0.0
+    assert ax.get_title() == "clusters (rows) against true digits (columns)"
+    assert_finite(fig)
+
+
+@pytest.mark.parametrize("digits, order", [
+    ([7, 3, 0, -1], [2, 1, 0, 3]),             # by digit; a cluster named none last
+    ([3, 3, 0, -1], [2, 0, 1, 3]),             # one digit: the larger cluster (4 images) first
+])
+def test_plot_cluster_confusion_rows_sorted_by_digit(digits, order):
+    fig = plots.plot_cluster_confusion(np.eye(4)[CLUSTERS], DIGITS, digits=np.array(digits))
+    ax = fig.axes[0]
+    names = {cluster: "none" if digit < 0 else str(digit) for cluster, digit in enumerate(digits)}
+    assert tick_texts(ax.get_yticklabels()) == [f"c{cluster} → {names[cluster]}" for cluster in order]
+    assert drawn_counts(ax) == {(row, digit): count for row, cluster in enumerate(order)
+                                for digit, count in ORACLE[cluster].items()}
+    assert tick_texts(ax.child_axes[0].get_yticklabels()) == [str(sum(ORACLE[c].values())) for c in order]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"digits": np.array([7, 3, 0])}, r"one digit in -1..9 per cluster \(shape \(4,\)"),
+    ({"digits": np.array([7, 3, 0, 10])}, r"one digit in -1..9 per cluster"),
+    ({"digits": np.array([7.0, 3, 0, 1])}, r"got dtype float64"),
+    ({"labels": DIGITS[:9]}, r"labels must have shape \(10,\)"),
+    ({"probabilities": CLUSTERS}, r"probabilities must have shape \(n, k\)"),
+])
+def test_plot_cluster_confusion_errors(arguments, message):
+    arguments = {"probabilities": np.eye(4)[CLUSTERS], "labels": DIGITS, **arguments}
+    with pytest.raises(ValueError, match=message):
+        plots.plot_cluster_confusion(**arguments)
+
+
 def test_plot_class_probabilities_marks_prediction_and_truth():
     probabilities = np.full(10, 0.05)
     probabilities[7] = 0.55
@@ -287,6 +345,19 @@ def test_plot_architecture_names_what_each_model_adds():
     assert "one-hot label" in words("supervised-aae")
     assert all(part in words("semi-supervised-aae") for part in ("D_cat", "D_gauss", "Cat(10)", "softmax"))
     assert all(part in words("vae") for part in ("q(z|x)", "p(y|x)", "p(x | y, z)", "log-variance"))
+    clustering = words("clustering-aae")
+    assert all(part in clustering for part in ("y: cluster (16)", "softmax", "z: style (5)", "D_cat", "D_gauss",
+                                               "Cat(16)", "N(0, I)", "decoder [y, z]", "reconstruction_loss",
+                                               "balance + smoothness\n(notebook 06's additions)", "q(y|x)"))
+    assert "label" not in clustering                                   # no labelled phase
+
+
+def test_plot_architecture_clustering_follows_its_settings(monkeypatch):
+    settings = diagrams.DEFAULTS["clustering-aae"]
+    options = {**settings.options, "num_clusters": 30, "latent_dim": 2, "prior_std": 2.0}
+    monkeypatch.setitem(diagrams.DEFAULTS, "clustering-aae", dataclasses.replace(settings, options=options))
+    words = " ".join(text.get_text() for text in diagrams.plot_architecture("clustering-aae").axes[0].texts)
+    assert all(part in words for part in ("cluster (30)", "style (2)", "Cat(30)", "N(0, 2² I)", "30+2-1000"))
 
 
 def test_plot_architecture_unknown_name_lists_choices():

@@ -14,7 +14,8 @@ SMALL = {"hidden_units": (32,), "seed": 7}
 # The loss each trainer must lower in a few epochs.
 MAIN_LOSS = {"autoencoder": "reconstruction_loss", "aae": "reconstruction_loss",
              "supervised-aae": "reconstruction_loss", "semi-supervised-aae": "classification_loss",
-             "baseline-classifier": "classification_loss", "vae": "loss"}
+             "baseline-classifier": "classification_loss", "vae": "loss",
+             "clustering-aae": "reconstruction_loss"}
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,8 @@ def test_evaluate_reports_the_test_metrics(name, tiny_data):
                 "semi-supervised-aae": {"reconstruction_loss", "classification_loss", "accuracy"},
                 "baseline-classifier": {"classification_loss", "accuracy"},
                 "vae": {"loss", "vae_loss", "reconstruction_loss", "kl_loss", "classification_loss",
-                        "accuracy"}}[base(name)]
+                        "accuracy"},
+                "clustering-aae": {"reconstruction_loss", "discriminator_loss", "generator_loss"}}[base(name)]
     assert expected <= set(results)
     assert all(np.isfinite(results[key]) for key in expected)
     if "accuracy" in results:
@@ -264,7 +266,7 @@ def test_bad_inputs_to_the_notebook_methods_raise_clear_errors(tiny_data):
 
 def test_the_trainer_table_names_every_model():
     assert list(TRAINERS) == ["autoencoder", "aae", "supervised-aae", "semi-supervised-aae",
-                              "baseline-classifier", "vae"]
+                              "baseline-classifier", "vae", "clustering-aae"]
     with pytest.raises(ValueError, match="unknown model 'gan'"):
         aae.get_trainer_class("gan")
 

@@ -16,8 +16,8 @@ from figure_checks import assert_finite  # noqa: E402
 import aae_helpers.widgets as explorers  # noqa: E402
 from aae_helpers.priors import PRIORS, sample_prior  # noqa: E402
 from aae_helpers.trainers import (AdversarialAutoencoder, Autoencoder, BaselineClassifier,  # noqa: E402
-                                  ClassifierVAE, SemiSupervisedAdversarialAutoencoder,
-                                  SupervisedAdversarialAutoencoder)
+                                  ClassifierVAE, ClusteringAdversarialAutoencoder,
+                                  SemiSupervisedAdversarialAutoencoder, SupervisedAdversarialAutoencoder)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RNG = np.random.default_rng(0)
@@ -44,6 +44,11 @@ def semi_supervised_aae():
 @pytest.fixture(scope="module")
 def vae():
     return ClassifierVAE(hidden_units=(16,))
+
+
+@pytest.fixture(scope="module")
+def clustering_aae():
+    return ClusteringAdversarialAutoencoder(hidden_units=(16,))       # 16 clusters, 5 style dims
 
 
 @pytest.fixture
@@ -133,11 +138,13 @@ def test_public_names_are_exported():
     lambda m: explorers.style_explorer(m["supervised_aae"]),
     lambda m: explorers.classification_explorer(m["semi_supervised_aae"], IMAGES, LABELS),
     lambda m: explorers.conditional_generation_explorer(m["vae"]),
-], ids=["latent", "prior", "style", "classification", "conditional_generation"])
+    lambda m: explorers.cluster_explorer(m["clustering_aae"]),
+], ids=["latent", "prior", "style", "classification", "conditional_generation", "cluster"])
 def test_explorers_are_standard_containers_showing_a_png(build, aae, supervised_aae, semi_supervised_aae,
-                                                         vae, rendered):
+                                                         vae, clustering_aae, rendered):
     explorer = build({"aae": aae, "supervised_aae": supervised_aae,
-                      "semi_supervised_aae": semi_supervised_aae, "vae": vae})
+                      "semi_supervised_aae": semi_supervised_aae, "vae": vae,
+                      "clustering_aae": clustering_aae})
     assert isinstance(explorer, ipywidgets.VBox)
     assert explorer.image in explorer.children and explorer.image.format == "png"
     assert png(explorer).startswith(PNG_SIGNATURE)
@@ -400,4 +407,82 @@ def test_render_interpolation():
     assert first_image(fig, 1).shape == (28, 252)
     assert strip_ax.lines[0].get_xdata()[0] == pytest.approx(0.25 * 8 * 28 + 13.5)
     assert "one_hot(2)" in strip_ax.get_title() and image_ax.get_title() == "t = 0.25"
+    assert_finite(fig)
+
+
+# ---- F. cluster_explorer -----------------------------------------------------------------
+def style_of(explorer):
+    return np.array([[slider.value for slider in explorer.controls["z"]]], dtype=np.float32)   # (1, 5)
+
+
+def test_cluster_explorer_every_cluster_and_every_style_slider(clustering_aae, rendered):
+    explorer = explorers.cluster_explorer(clustering_aae)
+    cluster, sliders = explorer.controls["cluster"], explorer.controls["z"]
+    assert list(cluster.options) == [(f"c{index}", index) for index in range(16)]
+    assert len(sliders) == 5 and (sliders[0].min, sliders[0].max) == (-3.0, 3.0)     # 3 prior_std
+    drive(explorer, cluster, [*range(1, 16), 0])
+    for slider in sliders:
+        drive(explorer, slider, ends_and_middle(slider))
+    cluster.value = 9
+    z = style_of(explorer)
+    np.testing.assert_allclose(first_image(rendered[-1]), clustering_aae.generate([9], z).reshape(28, 28),
+                               rtol=1e-5, atol=1e-6)
+    every_cluster = clustering_aae.generate(np.arange(16), np.repeat(z, 16, axis=0))       # (16, 784)
+    np.testing.assert_allclose(first_image(rendered[-1], 1), every_cluster.reshape(16, 28, 28)
+                               .transpose(1, 0, 2).reshape(28, 16 * 28), rtol=1e-5, atol=1e-6)
+    assert rendered[-1].axes[1].patches[0].get_x() == pytest.approx(9 * 28 + 0.5)      # cluster 9 framed
+
+
+def test_cluster_explorer_draws_another_digit_for_another_cluster(clustering_aae, rendered):
+    """Two clusters in one style differ in the large panel's pixels, not only in its title."""
+    explorer = explorers.cluster_explorer(clustering_aae)
+    panels = []
+    for value in (3, 7, 3):
+        explorer.controls["cluster"].value = value
+        panels.append(panel_pixels(png(explorer), rendered[-1]))
+    np.testing.assert_array_equal(panels[0], panels[2])
+    assert changed_share(panels[0], panels[1]) > 0.05, "clusters 3 and 7 look the same in one style"
+
+
+def test_cluster_explorer_random_style_is_reproducible(clustering_aae):
+    explorer, twin = (explorers.cluster_explorer(clustering_aae, seed=3) for _ in range(2))
+    renders = count_renders(explorer)
+    for click in (1, 2):
+        before = png(explorer)
+        explorer.controls["random_style"].click()
+        twin.controls["random_style"].click()
+        expected = np.clip(np.asarray(sample_prior("gaussian", 1, 5, seed=3 + click, std=1.0))[0], -3.0, 3.0)
+        np.testing.assert_allclose(style_of(explorer)[0], expected, rtol=1e-5)
+        np.testing.assert_array_equal(style_of(twin), style_of(explorer))
+        assert len(renders) == click and png(explorer) != before
+    fresh, other_seed = (explorers.cluster_explorer(clustering_aae, seed=seed) for seed in (3, 4))
+    assert not np.allclose(style_of(fresh), style_of(other_seed))                  # the seed picks the style
+
+
+def test_cluster_explorer_names_label_the_clusters(clustering_aae, rendered):
+    names = np.array([7, -1, *np.arange(14) % 10])
+    explorer = explorers.cluster_explorer(clustering_aae, names=names)
+    labels = [label for label, _ in explorer.controls["cluster"].options]
+    assert labels[:3] == ["c0 (7)", "c1 (none)", "c2 (0)"]
+    drive(explorer, explorer.controls["cluster"], [1])
+    image_ax, strip_ax = rendered[-1].axes
+    assert image_ax.get_title() == "cluster c1 (none)"
+    assert [text.get_text() for text in strip_ax.get_xticklabels()][:2] == ["c0\n(7)", "c1\n(none)"]
+
+
+def test_cluster_explorer_errors(clustering_aae, supervised_aae):
+    with pytest.raises(ValueError, match="cluster_explorer needs a ClusteringAdversarialAutoencoder; "
+                                         "got SupervisedAdversarialAutoencoder"):
+        explorers.cluster_explorer(supervised_aae)
+    with pytest.raises(ValueError, match=r"names must give one digit in -1..9 per cluster \(shape \(16,\)"):
+        explorers.cluster_explorer(clustering_aae, names=np.arange(10))
+
+
+def test_render_cluster_view():
+    fig = explorers.render_cluster_view(IMAGES[5], 5, IMAGES[:16])
+    image_ax, strip_ax = fig.axes
+    np.testing.assert_allclose(first_image(fig), IMAGES[5].reshape(28, 28))
+    assert first_image(fig, 1).shape == (28, 16 * 28) and image_ax.get_title() == "cluster c5"
+    assert strip_ax.patches[0].get_x() == pytest.approx(5 * 28 + 0.5)                # the chosen one framed
+    assert [text.get_text() for text in strip_ax.get_xticklabels()][:2] == ["c0", "c1"]
     assert_finite(fig)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from aae_helpers.infra.checkpoints import SAVE_EVERY  # no TensorFlow import
 
-USAGE_MODELS = "autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae"
+USAGE_MODELS = ("autoencoder | aae | supervised-aae | semi-supervised-aae | baseline-classifier | vae | "
+                "clustering-aae")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(default: $AAE_MNIST_PATH, Keras cache/download, offline digits)")
     train.add_argument("--article", action="store_true",
                        help="supervised-aae/semi-supervised-aae: the article's own recipe, which the "
-                            "notebook trains beside its default for comparison")
+                            "notebook trains beside its default for comparison (clustering-aae: the paper's)")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, default=None,
                         help="training budget in optimizer steps, rounded to whole epochs "
@@ -48,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--latent-dim", type=int, default=None, help="size of z (default: the notebook's)")
     train.add_argument("--prior", default=None, help="aae/supervised-aae: gaussian, uniform, "
                                                       "mixture_of_gaussians, swiss_roll")
-    train.add_argument("--prior-std", type=float, default=None, help="default: the notebook's (5.0)")
+    train.add_argument("--prior-std", type=float, default=None, help="default: the notebook's (5.0; clustering-aae 1.0)")
     train.add_argument("--labels", type=int, default=None,
                        help="semi-supervised-aae/baseline-classifier: labelled images, a multiple of 10 "
                             "(default 1000)")
+    train.add_argument("--clusters", type=int, default=None,
+                       help="clustering-aae: the number of clusters k (default 16, the paper's)")
     train.add_argument("--recipe", default=None, choices=("article", "improved"),
                        help="semi-supervised-aae/baseline-classifier: 'article' (default, the article's "
                             "dense networks) or 'improved' (small batch-normalized CNN, augmented digits, "
@@ -82,7 +85,7 @@ def output_folder(args) -> Path:
 OPTIONS = {"batch_size": ("batch_size", None), "learning_rate": ("learning_rate", None),
            "beta_1": ("beta_1", None), "seed": ("seed", None), "latent_dim": ("options", "latent_dim"),
            "prior": ("options", "prior"), "prior_std": ("options", "prior_std"),
-           "labels": ("options", "labels_per_class")}
+           "labels": ("options", "labels_per_class"), "clusters": ("options", "num_clusters")}
 
 
 def flag(option: str) -> str:
@@ -186,7 +189,23 @@ def test_metrics(trainer, data, batch_size) -> dict:
     images, labels = trainer.evaluation_data(data)
     results = trainer.evaluate(images, labels, batch_size=min(batch_size, len(images)),
                                verbose=0, return_dict=True)
-    return {f"test_{key}": float(value) for key, value in results.items()}
+    metrics = {f"test_{key}": float(value) for key, value in results.items()}
+    if hasattr(trainer, "cluster_probabilities"):
+        metrics.update(cluster_metrics(trainer, images, labels))
+    return metrics
+
+
+def cluster_metrics(trainer, images, labels) -> dict:
+    """A clustering model's test error under both protocols (aae.cluster_error): the clusters are
+    named by the labels of the first half of the test split and scored on the second half."""
+    from aae_helpers.clustering import PROTOCOLS, cluster_error, cluster_usage
+
+    probabilities, half = trainer.cluster_probabilities(images), len(images) // 2
+    errors = {f"test_cluster_error_{protocol}": cluster_error(probabilities[half:], labels[half:],
+                                                             probabilities[:half], labels[:half], protocol)
+              for protocol in PROTOCOLS}
+    return {**errors, "cluster_error_named_by": f"the labels of the first {half} test digits",
+            "test_empty_clusters": cluster_usage(probabilities)["empty"]}
 
 
 def check_same_data(data, state: dict, out: Path) -> None:

@@ -13,7 +13,7 @@ from aae_helpers.infra.checkpoints import atomic_path  # noqa: E402
 from aae_helpers.priors import sample_prior  # noqa: E402
 
 LOSS_KEYS = ("reconstruction_loss", "discriminator_loss", "generator_loss", "classification_loss",
-             "vae_loss", "kl_loss", "accuracy")
+             "vae_loss", "kl_loss", "accuracy", "balance_loss", "smoothness_loss")
 
 
 def run_figures(trainer, data, history):
@@ -28,6 +28,9 @@ def run_figures(trainer, data, history):
     if isinstance(trainer, aae.BaselineClassifier):
         predictions = trainer.classify(images).argmax(axis=1)
         figures["confusion_matrix.png"] = plots.plot_confusion_matrix(labels, predictions)
+        return figures
+    if isinstance(trainer, aae.ClusteringAdversarialAutoencoder):
+        figures.update(cluster_figures(trainer, images, labels))
         return figures
     if isinstance(trainer, aae.SupervisedAdversarialAutoencoder):
         figures["reconstructions.png"] = plots.plot_reconstructions(images[:10], trainer.reconstruct(
@@ -60,8 +63,26 @@ def run_figures(trainer, data, history):
     return figures
 
 
+def cluster_figures(trainer, images, labels):
+    """A clustering model's figures: reconstructions, clusters against digits (each cluster named by
+    its most-sure image's label), every cluster drawn in ten prior styles, and the style codes."""
+    from aae_helpers.clustering import cluster_digits
+
+    probabilities, codes = trainer.encode(images)
+    names = cluster_digits(probabilities, labels, "paper")
+    k = trainer.num_clusters
+    styles = np.tile(trainer.sample_styles(10, seed=0), (k, 1))
+    drawn = trainer.generate(np.repeat(np.arange(k), 10), styles).reshape(k, 10, -1)
+    return {"reconstructions.png": plots.plot_reconstructions(images[:10], trainer.reconstruct(images[:10])),
+            "cluster_confusion.png": plots.plot_cluster_confusion(probabilities, labels, digits=names),
+            "samples.png": plots.plot_digit_rows(drawn, [f"cluster {c} ({names[c]})" for c in range(k)],
+                                                 xlabel="style (the same in every row)"),
+            "codes.png": plots.plot_latent_scatter(codes, labels, title="test style codes z")}
+
+
 FIGURE_NAMES = ("history.png", "confusion_matrix.png", "reconstructions.png", "codes.png",
-                "codes_vs_prior.png", "samples.png", "latent_grid.png")  # every name run_figures uses
+                "codes_vs_prior.png", "samples.png", "latent_grid.png",
+                "cluster_confusion.png")  # every name run_figures uses
 
 
 def save_run_figures(trainer, data, history, out):

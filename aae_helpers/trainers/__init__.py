@@ -1,14 +1,15 @@
-"""Keras trainers for the five tutorials, chosen by name."""
+"""Keras trainers for the six tutorials, chosen by name."""
 
 from aae_helpers.trainers.adversarial import AdversarialAutoencoder, SupervisedAdversarialAutoencoder
 from aae_helpers.trainers.autoencoder import Autoencoder
 from aae_helpers.trainers.base import Trainer
+from aae_helpers.trainers.clustering import ClusteringAdversarialAutoencoder
 from aae_helpers.trainers.semi_supervised import BaselineClassifier, SemiSupervisedAdversarialAutoencoder
 from aae_helpers.trainers.vae import ClassifierVAE
 
 __all__ = ["TRAINERS", "get_trainer_class", "Autoencoder", "AdversarialAutoencoder",
            "SupervisedAdversarialAutoencoder", "SemiSupervisedAdversarialAutoencoder",
-           "BaselineClassifier", "ClassifierVAE"]
+           "BaselineClassifier", "ClassifierVAE", "ClusteringAdversarialAutoencoder"]
 
 TRAINERS = {
     "autoencoder": Autoencoder,
@@ -17,6 +18,7 @@ TRAINERS = {
     "semi-supervised-aae": SemiSupervisedAdversarialAutoencoder,
     "baseline-classifier": BaselineClassifier,
     "vae": ClassifierVAE,
+    "clustering-aae": ClusteringAdversarialAutoencoder,
 }
 
 
