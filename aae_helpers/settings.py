@@ -80,7 +80,7 @@ DEFAULTS = {
     "clustering-aae": Settings(
         notebook="06_unsupervised_clustering", model="clustering-aae",
         options={"num_clusters": 16, "latent_dim": 5, "prior_std": 1.0, "balance_weight": 10.0,
-                 "smoothness_weight": 3.0, "smoothness_radius": 2.0}, steps=2000, beta_1=0.5),
+                 "smoothness_weight": 10.0, "smoothness_radius": 2.0}, steps=2000, beta_1=0.5),
 }
 
 # The article's (for clustering-aae: the paper's) own recipe, where a notebook trains it beside the

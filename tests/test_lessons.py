@@ -136,14 +136,14 @@ def test_06_the_clustering_aae_is_far_ahead_of_kmeans_and_the_papers_recipe_coll
     """Notebook 06's lesson: with balance and smoothness, the AAE's 16 clusters match the digits
     far better than k-means on raw pixels; the paper's recipe, same budget, collapses onto a few
     clusters. After 1,000 steps (of 2,000), scored on the 1,000 test digits with the clusters named by
-    the 500 held-out ones. Measured (seeds 0, 1, 2; AMD EPYC): ours 18.6%, 26.5%, 23.2% error (paper's
-    protocol) and 18.2%, 24.5%, 24.1% (majority vote), no empty cluster; k-means 34.6% and 34.2%; the
+    the 500 held-out ones. Measured (seeds 0, 1, 2; AMD EPYC): ours 20.1%, 18.3%, 24.1% error (paper's
+    protocol) and 20.1%, 17.7%, 21.3% (majority vote), no empty cluster; k-means 34.6% and 34.2%; the
     paper's recipe 11, 13, 13 of 16 clusters holding under 1% of the test digits."""
     floor = kmeans_errors(unlabelled)
     ours = train(DEFAULTS["clustering-aae"], unlabelled, 1000)
     errors = cluster_errors(ours.cluster_probabilities, unlabelled)
     for protocol in errors:
-        assert errors[protocol] < floor[protocol] - 0.04, (protocol, errors, floor)
+        assert errors[protocol] < floor[protocol] - 0.05, (protocol, errors, floor)
     assert aae.cluster_usage(ours.cluster_probabilities(unlabelled.x_test))["empty"] <= 2
     paper = train(ARTICLE["clustering-aae"], unlabelled, 1000)
     assert aae.cluster_usage(paper.cluster_probabilities(unlabelled.x_test))["empty"] >= 6

@@ -40,7 +40,7 @@ class ClusteringAdversarialAutoencoder(AdversarialPhases, Trainer):
     default_beta_1 = 0.5  # the adversarial setting of notebooks 02-04
 
     def __init__(self, num_clusters=16, latent_dim=5, prior_std=1.0, hidden_units=HIDDEN_UNITS,
-                 balance_weight=10.0, smoothness_weight=3.0, smoothness_radius=2.0, seed=0, **kwargs):
+                 balance_weight=10.0, smoothness_weight=10.0, smoothness_radius=2.0, seed=0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.num_clusters = check_count(num_clusters, "num_clusters")
         if self.num_clusters < 2:
