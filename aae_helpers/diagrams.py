@@ -68,55 +68,45 @@ def _supervised_aae():
     return (12.8, 5.8), boxes, arrows + [("label.bottom", "decoder.top", None, False)]
 
 
-def _semi_supervised_aae():
-    boxes = [("x", 0.8, 4.0, 1.2, 0.9, "x\nimage (784)", "data"),
-             ("encoder", 3.1, 4.0, 2.4, 1.4, "encoder\n784-1000-1000\ntwo heads", "network"),
-             ("y", 5.9, 5.4, 1.6, 0.9, "y\nsoftmax (10)", "data"),
-             ("z", 5.9, 2.6, 1.6, 0.9, "z\nstyle (10)", "data"),
-             ("decoder", 8.8, 4.0, 2.6, 1.1, "decoder\n10+10-1000-1000-784", "network"),
-             ("x_hat", 11.5, 4.0, 1.5, 0.9, X_HAT + "\nreconstruction", "data"),
-             ("cat", 11.6, 7.1, 2.2, 0.9, "prior Cat(10)\none-hot samples", "prior"),
-             ("d_cat", 8.5, 7.1, 2.2, 0.9, "D_cat: real or fake?\n10-1000-1000-1", "critic"),
-             ("gauss", 11.6, 0.9, 2.2, 0.9, "prior N(0, 5² I)\nsamples", "prior"),
-             ("d_gauss", 8.5, 0.9, 2.2, 0.9, "D_gauss: real or fake?\n10-1000-1000-1", "critic"),
-             ("labelled", 2.4, 7.1, 3.4, 0.9, "1000 labelled images\ncross-entropy on y", "loss"),
-             ("rec_loss", 11.5, 2.5, 2.3, 0.8, "reconstruction_loss\nMSE(x, " + X_HAT + ")", "loss")]
-    arrows = [("x", "encoder", None, False), ("encoder.right", "y.left", None, False),
-              ("encoder.right", "z.left", None, False), ("y.right", "decoder.left", None, False),
-              ("z.right", "decoder.left", None, False), ("decoder", "x_hat", None, False),
-              ("y.top", "d_cat.left", "fake", False), ("cat", "d_cat", "real", False),
-              ("z.bottom", "d_gauss.left", "fake", False), ("gauss", "d_gauss", "real", False),
-              ("labelled.bottom", "y.left", "labels", True),
-              ("x_hat.bottom", "rec_loss.top", None, True)]
-    return (12.8, 7.8), boxes, arrows
-
-
-def _clustering_aae():
-    """Notebook 04's layout with the labelled phase replaced by notebook 06's two added terms."""
-    options = DEFAULTS["clustering-aae"].options
-    k, style, width = options["num_clusters"], options["latent_dim"], 1000   # models.HIDDEN_UNITS
-    std = options["prior_std"]
-    gaussian = "N(0, I)" if std == 1 else f"N(0, {std:g}² I)"
+def _two_headed_aae(k, style, y_text, z_text, decoder_name, gaussian, side_box, side_arrow):
+    """Notebooks 04 and 06: an encoder with heads y (k categories) and z (style), D_cat and
+    D_gauss, a decoder reading [y, z], and one more loss box (side_box text) at the top left,
+    joined to y by side_arrow (start, end, label)."""
+    width = 1000  # models.HIDDEN_UNITS
     boxes = [("x", 0.8, 4.0, 1.2, 0.9, "x\nimage (784)", "data"),
              ("encoder", 3.1, 4.0, 2.4, 1.4, f"encoder\n784-{width}-{width}\ntwo heads", "network"),
-             ("y", 5.9, 5.4, 1.6, 0.9, f"y: cluster ({k})\nsoftmax", "data"),
-             ("z", 5.9, 2.6, 1.6, 0.9, f"z: style ({style})", "data"),
-             ("decoder", 8.8, 4.0, 2.6, 1.1, f"decoder [y, z]\n{k}+{style}-{width}-{width}-784", "network"),
+             ("y", 5.9, 5.4, 1.6, 0.9, y_text, "data"),
+             ("z", 5.9, 2.6, 1.6, 0.9, z_text, "data"),
+             ("decoder", 8.8, 4.0, 2.6, 1.1, f"{decoder_name}\n{k}+{style}-{width}-{width}-784", "network"),
              ("x_hat", 11.5, 4.0, 1.5, 0.9, X_HAT + "\nreconstruction", "data"),
              ("cat", 11.6, 7.1, 2.2, 0.9, f"prior Cat({k})\none-hot samples", "prior"),
              ("d_cat", 8.5, 7.1, 2.2, 0.9, f"D_cat: real or fake?\n{k}-{width}-{width}-1", "critic"),
              ("gauss", 11.6, 0.9, 2.2, 0.9, f"prior {gaussian}\nsamples", "prior"),
              ("d_gauss", 8.5, 0.9, 2.2, 0.9, f"D_gauss: real or fake?\n{style}-{width}-{width}-1", "critic"),
-             ("additions", 2.4, 7.1, 3.4, 0.9, "balance + smoothness\n(notebook 06's additions)", "loss"),
+             ("side", 2.4, 7.1, 3.4, 0.9, side_box, "loss"),
              ("rec_loss", 11.5, 2.5, 2.3, 0.8, "reconstruction_loss\nMSE(x, " + X_HAT + ")", "loss")]
     arrows = [("x", "encoder", None, False), ("encoder.right", "y.left", None, False),
               ("encoder.right", "z.left", None, False), ("y.right", "decoder.left", None, False),
               ("z.right", "decoder.left", None, False), ("decoder", "x_hat", None, False),
               ("y.top", "d_cat.left", "fake", False), ("cat", "d_cat", "real", False),
               ("z.bottom", "d_gauss.left", "fake", False), ("gauss", "d_gauss", "real", False),
-              ("y.top", "additions.right", "q(y|x)", True),
+              (*side_arrow, True),
               ("x_hat.bottom", "rec_loss.top", None, True)]
     return (12.8, 7.8), boxes, arrows
+
+
+def _semi_supervised_aae():
+    return _two_headed_aae(10, 10, "y\nsoftmax (10)", "z\nstyle (10)", "decoder", "N(0, 5² I)",
+                           "1000 labelled images\ncross-entropy on y", ("side.bottom", "y.left", "labels"))
+
+
+def _clustering_aae():
+    """Notebook 04's layout with the labelled phase replaced by notebook 06's two added terms."""
+    options = DEFAULTS["clustering-aae"].options
+    k, style, std = options["num_clusters"], options["latent_dim"], options["prior_std"]
+    return _two_headed_aae(k, style, f"y: cluster ({k})\nsoftmax", f"z: style ({style})", "decoder [y, z]",
+                           "N(0, I)" if std == 1 else f"N(0, {std:g}² I)",
+                           "balance + smoothness\n(notebook 06's additions)", ("y.top", "side.right", "q(y|x)"))
 
 
 def _vae():
